@@ -1,0 +1,120 @@
+"""Fused direct-difference kernel for the mixture softmax, for small dimension.
+
+For each query ``x`` at ``(alpha, sigma2)`` and data ``x_k`` it computes
+
+    logsum = log sum_k exp(-|x - alpha x_k|^2 / (2 sigma2))
+    D      = sum_k w_k x_k,   w = softmax_k(-|x - alpha x_k|^2 / (2 sigma2))
+
+Accuracy: the logits are taken relative to the nearest data point ``x_r``
+(found in a first pass), ``e_k = alpha dx_k . (2u - alpha dx_k) / (2 sigma2)``
+with ``dx_k = x_k - x_r`` and ``u = x - alpha x_r``, and ``D = x_r + sum w dx``.
+The rounding error of ``e_k`` is then ``~ eps alpha |dx_k| (|u| + alpha |dx_k|) /
+sigma2``: small both for queries far from the data (large ``|x|``) and for tiny
+``sigma2`` near a data point, where the plain ``|x - alpha x_k|^2`` form loses
+``eps |u|^2 / sigma2`` and the BLAS expansion loses ``eps |x_k|^2 / sigma2``.
+
+Stability: blocks of ``block`` data points are reduced to ``(max, sum, weighted
+sum)`` and merged online (DESIGN.md §4); memory per thread is O(block + d).
+Each query is reduced sequentially, so results do not depend on thread count.
+"""
+
+import numpy as np
+from numba import prange
+
+from numdiff._kernels.jit import jit_inline, jit_parallel
+from numdiff._kernels.vexp import exp_nonpositive_inplace
+
+
+@jit_parallel
+def mixture_moments_direct(x, alpha, sigma2, data, data_t, block, denoised, logsum):
+    """Fill ``denoised (M, d)`` and ``logsum (M,)``; ``data_t`` is ``data.T`` (contiguous)."""
+    n_query, dim = x.shape
+    n_data = data.shape[0]
+    for m in prange(n_query):
+        a = alpha[m]
+        half_prec = 0.5 / sigma2[m]
+        buf = np.empty(block)
+        bits = np.empty(block, dtype=np.int64)
+        u = np.empty(dim)
+        acc = np.zeros(dim)
+        ref = _nearest_scaled(x[m], a, data_t, buf)
+        for j in range(dim):
+            u[j] = x[m, j] - a * data[ref, j]
+        run_max = -np.inf
+        run_sum = 0.0
+        for start in range(0, n_data, block):
+            nb = min(block, n_data - start)
+            buf[:nb] = 0.0
+            for j in range(dim):
+                two_u = 2.0 * u[j]
+                ref_j = data[ref, j]
+                row = data_t[j, start : start + nb]
+                for k in range(nb):
+                    dx = row[k] - ref_j
+                    buf[k] += dx * (two_u - a * dx)
+            coef = a * half_prec
+            block_max = -np.inf
+            for k in range(nb):
+                buf[k] *= coef
+                block_max = max(block_max, buf[k])
+            for k in range(nb):
+                buf[k] -= block_max
+            exp_nonpositive_inplace(buf, nb, bits)
+            block_sum = 0.0
+            for k in range(nb):
+                block_sum += buf[k]
+            # Merge this block's (max, sum, weighted sum) into the running one.
+            if block_max > run_max:
+                shrink = np.exp(run_max - block_max)
+                run_sum = run_sum * shrink + block_sum
+                for j in range(dim):
+                    acc[j] *= shrink
+                run_max = block_max
+                grow = 1.0
+            else:
+                grow = np.exp(block_max - run_max)
+                run_sum += grow * block_sum
+            for j in range(dim):
+                ref_j = data[ref, j]
+                row = data_t[j, start : start + nb]
+                s = 0.0
+                for k in range(nb):
+                    s += buf[k] * (row[k] - ref_j)
+                acc[j] += grow * s
+        u2 = 0.0
+        for j in range(dim):
+            denoised[m, j] = data[ref, j] + acc[j] / run_sum
+            u2 += u[j] * u[j]
+        logsum[m] = run_max + np.log(run_sum) - u2 * half_prec
+
+
+@jit_parallel
+def nearest_scaled_direct(x, alpha, data_t, block):
+    """Index of the data point minimising ``|x_m - alpha_m x_k|`` for each query."""
+    n_query = x.shape[0]
+    out = np.empty(n_query, dtype=np.int64)
+    for m in prange(n_query):
+        out[m] = _nearest_scaled(x[m], alpha[m], data_t, np.empty(block))
+    return out
+
+
+@jit_inline
+def _nearest_scaled(xm, a, data_t, buf):
+    dim, n_data = data_t.shape
+    block = buf.shape[0]
+    best = np.inf
+    best_k = 0
+    for start in range(0, n_data, block):
+        nb = min(block, n_data - start)
+        buf[:nb] = 0.0
+        for j in range(dim):
+            row = data_t[j, start : start + nb]
+            xj = xm[j]
+            for k in range(nb):
+                diff = xj - a * row[k]
+                buf[k] += diff * diff
+        for k in range(nb):
+            if buf[k] < best:
+                best = buf[k]
+                best_k = start + k
+    return best_k

@@ -1,0 +1,61 @@
+"""Row kernel of the BLAS path: logits of one (query block x data block) tile.
+
+The cross term ``x . x_k`` comes from a matrix multiply (done by the caller);
+with centred data ``y_k`` the softmax argument is, up to a per-query constant,
+
+    g_k = (alpha / sigma2) (x . y_k - alpha |y_k|^2 / 2)
+
+(``|x|^2`` stays out of the softmax). Its rounding error is about
+``eps alpha (|x| R + alpha R^2) / sigma2`` with ``R = max |y_k|``; for queries
+where that is too large (tiny ``sigma2``) the caller marks the row ``refine``
+and passes the nearest data point ``r``: the row's logits are then taken
+relative to ``r`` and every entry within ``window`` of it is recomputed by
+direct differences, as in :mod:`numdiff._kernels.direct`.
+"""
+
+import numpy as np
+from numba import prange
+
+from numdiff._kernels.jit import jit_parallel
+from numdiff._kernels.vexp import exp_nonpositive_inplace
+
+
+@jit_parallel
+def tile_weights(
+    tile, alpha, sigma2, sq_norms, refine, ref_logit, ref_point, u, block_data, window,
+    block_max, block_sum,
+):
+    """Turn ``tile (Mq, Nb)`` of ``x . y_k`` into ``exp(g - block_max)`` in place.
+
+    Fills ``block_max (Mq,)`` and ``block_sum (Mq,)``. For ``refine`` rows the
+    logits are relative to ``ref_logit`` (the approximate ``g`` of the nearest
+    point ``ref_point (Mq, d)``, with ``u = x - alpha ref_point``).
+    """
+    n_rows, n_cols = tile.shape
+    dim = block_data.shape[1]
+    for i in prange(n_rows):
+        a = alpha[i]
+        coef = a / sigma2[i]
+        row = tile[i]
+        for k in range(n_cols):
+            row[k] = coef * (row[k] - 0.5 * a * sq_norms[k])
+        if refine[i]:
+            for k in range(n_cols):
+                row[k] -= ref_logit[i]
+                if row[k] >= -window:
+                    e = 0.0
+                    for j in range(dim):
+                        dx = block_data[k, j] - ref_point[i, j]
+                        e += dx * (2.0 * u[i, j] - a * dx)
+                    row[k] = 0.5 * coef * e
+        top = -np.inf
+        for k in range(n_cols):
+            top = max(top, row[k])
+        for k in range(n_cols):
+            row[k] -= top
+        exp_nonpositive_inplace(row, n_cols, np.empty(n_cols, dtype=np.int64))
+        total = 0.0
+        for k in range(n_cols):
+            total += row[k]
+        block_max[i] = top
+        block_sum[i] = total

@@ -1,0 +1,25 @@
+"""Shared test configuration.
+
+Hypothesis profiles carry ``deadline=None`` because the first call of a jitted
+kernel compiles it, which can take seconds. ``HYPOTHESIS_PROFILE=ci`` runs more
+examples; the default keeps the quick suite quick.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default",
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
