@@ -7,7 +7,8 @@ For each query ``x`` at ``(alpha, sigma2)`` and data ``x_k`` it computes
 
 Accuracy: the logits are taken relative to the nearest data point ``x_r``
 (found in a first pass), ``e_k = alpha dx_k . (2u - alpha dx_k) / (2 sigma2)``
-with ``dx_k = x_k - x_r`` and ``u = x - alpha x_r``, and ``D = x_r + sum w dx``.
+with ``dx_k = x_k - x_r`` and ``u = x - alpha x_r`` (compensated, see
+:mod:`numdiff._kernels.exact`), and ``D = x_r + sum w dx``.
 The rounding error of ``e_k`` is then ``~ eps alpha |dx_k| (|u| + alpha |dx_k|) /
 sigma2``: small both for queries far from the data (large ``|x|``) and for tiny
 ``sigma2`` near a data point, where the plain ``|x - alpha x_k|^2`` form loses
@@ -21,7 +22,8 @@ Each query is reduced sequentially, so results do not depend on thread count.
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.jit import jit_inline, jit_parallel
+from numdiff._kernels.exact import residual
+from numdiff._kernels.jit import jit, jit_parallel
 from numdiff._kernels.vexp import exp_nonpositive_inplace
 
 
@@ -39,7 +41,7 @@ def mixture_moments_direct(x, alpha, sigma2, data, data_t, block, denoised, logs
         acc = np.zeros(dim)
         ref = _nearest_scaled(x[m], a, data_t, buf)
         for j in range(dim):
-            u[j] = x[m, j] - a * data[ref, j]
+            u[j] = residual(x[m, j], a, data[ref, j])
         run_max = -np.inf
         run_sum = 0.0
         for start in range(0, n_data, block):
@@ -98,7 +100,7 @@ def nearest_scaled_direct(x, alpha, data_t, block):
     return out
 
 
-@jit_inline
+@jit
 def _nearest_scaled(xm, a, data_t, buf):
     dim, n_data = data_t.shape
     block = buf.shape[0]
@@ -113,8 +115,14 @@ def _nearest_scaled(xm, a, data_t, buf):
             for k in range(nb):
                 diff = xj - a * row[k]
                 buf[k] += diff * diff
+        # A min reduction vectorises; locating it afterwards is a short scan.
+        block_best = np.inf
         for k in range(nb):
-            if buf[k] < best:
-                best = buf[k]
-                best_k = start + k
+            block_best = min(block_best, buf[k])
+        if block_best < best:
+            best = block_best
+            for k in range(nb):
+                if buf[k] == block_best:
+                    best_k = start + k
+                    break
     return best_k

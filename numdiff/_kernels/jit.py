@@ -1,18 +1,25 @@
 """The one place where JIT options are chosen.
 
-``fastmath`` is restricted to flags that keep the Cody-Waite range reduction of
-:mod:`numdiff._kernels.vexp` exact: no ``reassoc`` (it would fold
-``(x - k*hi) - k*lo``), no ``nnan``/``ninf`` (the merge relies on ``-inf``).
+Two sets of fast-math flags, because LLVM keeps flags per instruction, also
+across inlining:
+
+* ``jit`` / ``jit_parallel`` allow reassociation so that sums and maxima over data
+  blocks vectorise (a sequential float sum costs one add latency per element).
+  ``ninf`` is never set: the online merge starts from ``-inf``.
+* ``jit_exact`` is for code whose rounding is part of its accuracy argument
+  (the Cody-Waite reduction in :mod:`numdiff._kernels.vexp`): no ``reassoc``,
+  which would fold ``(x - k*hi) - k*lo``.
+
 ``cache=True`` is safe from a read-only install: Numba then falls back to a
 user-wide cache directory.
 """
 
 import numba
 
-FASTMATH = {"contract", "arcp", "nsz", "afn"}
+_COMMON = dict(cache=True, error_model="numpy", nogil=True)
+FASTMATH = {"reassoc", "contract", "arcp", "nsz", "nnan", "afn"}
+FASTMATH_EXACT = {"contract", "arcp", "nsz", "afn"}
 
-jit = numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
-jit_inline = numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
-jit_parallel = numba.njit(
-    cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True, parallel=True
-)
+jit = numba.njit(fastmath=FASTMATH, **_COMMON)
+jit_parallel = numba.njit(fastmath=FASTMATH, parallel=True, **_COMMON)
+jit_exact = numba.njit(fastmath=FASTMATH_EXACT, **_COMMON)

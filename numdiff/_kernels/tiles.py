@@ -8,9 +8,10 @@ with centred data ``y_k`` the softmax argument is, up to a per-query constant,
 (``|x|^2`` stays out of the softmax). Its rounding error is about
 ``eps alpha (|x| R + alpha R^2) / sigma2`` with ``R = max |y_k|``; for queries
 where that is too large (tiny ``sigma2``) the caller marks the row ``refine``
-and passes the nearest data point ``r``: the row's logits are then taken
+and passes the nearest data point ``x_r``: the row's logits are then taken
 relative to ``r`` and every entry within ``window`` of it is recomputed by
-direct differences, as in :mod:`numdiff._kernels.direct`.
+direct differences of the raw data (``block_data``, not centred: ``x_k - x_r``
+is exact for close points), as in :mod:`numdiff._kernels.direct`.
 """
 
 import numpy as np

@@ -14,7 +14,7 @@ the block maximum (which is 1) and would otherwise become denormals downstream.
 
 import numpy as np
 
-from numdiff._kernels.jit import jit_inline
+from numdiff._kernels.jit import jit_exact
 
 FLUSH = 100.0
 _LOG2E = 1.4426950408889634
@@ -22,7 +22,7 @@ _LN2_HI = 0.6931471803691238  # ln 2 split so that k * _LN2_HI is exact for |k| 
 _LN2_LO = 1.9082149292705877e-10
 
 
-@jit_inline
+@jit_exact
 def exp_nonpositive_inplace(z, n, bits):
     """Overwrite ``z[:n]`` (all ``<= 0``) with ``exp(z)``, flushed below ``e^-FLUSH``.
 

@@ -1,0 +1,69 @@
+"""Memorisation metrics of generated samples against the training set.
+
+A sample is *memorised* when it is much closer to one training point than to
+any other: the ratio of its nearest to its second-nearest training distance is
+below a threshold, ``1/3`` by convention (Yoon et al. 2023).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from numdiff.schedules import OU
+from numdiff.score import EmpiricalScore, _as_points
+
+__all__ = ["nearest_ratio", "memorized_fraction"]
+
+
+def nearest_ratio(x, data):
+    """Nearest over second-nearest training distance of each sample.
+
+    Parameters
+    ----------
+    x : array_like, shape (M, d)
+        Samples, finite.
+    data : array_like, shape (N, d)
+        Training points, finite, ``N >= 2``.
+
+    Returns
+    -------
+    ndarray, shape (M,)
+        In ``[0, 1]``; 0 when a sample coincides with a training point.
+    """
+    data = _as_points(data, None, "data")
+    if data.shape[0] < 2:
+        raise ValueError(f"data must have at least 2 points; got shape {data.shape}")
+    x = _as_points(x, data.shape[1], "x")
+    # The kNN search of EmpiricalScore (chunked, exact distances); the schedule is unused.
+    dist = EmpiricalScore(data, OU()).nearest(x, 2)[1]
+    first, second = dist[:, 0], dist[:, 1]
+    # second == 0 forces first == 0: an exact copy of a duplicated training point.
+    return np.divide(first, second, out=np.zeros_like(first), where=second > 0)
+
+
+def memorized_fraction(x, data, threshold=1.0 / 3.0):
+    """Fraction of samples whose :func:`nearest_ratio` is below ``threshold``.
+
+    Parameters
+    ----------
+    x : array_like, shape (M, d)
+    data : array_like, shape (N, d)
+        ``N >= 2``.
+    threshold : float, optional
+        In ``(0, 1]``; default ``1/3``.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"threshold must be a real number; got {threshold!r}")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}")
+    ratio = nearest_ratio(x, data)
+    if ratio.size == 0:
+        raise ValueError("x must hold at least one sample")
+    return float(np.mean(ratio < threshold))

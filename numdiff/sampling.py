@@ -1,0 +1,333 @@
+"""The sampling driver: run a solver on a grid from ``T`` down to ``delta``."""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from numdiff.grids import get_grid
+from numdiff.solvers import get_solver, intervals
+
+__all__ = ["sample", "SampleResult"]
+
+# Rows integrated together; bounds the solver temporaries (a few chunk x d arrays)
+# while keeping each denoiser call large enough to amortise its fixed cost.
+DEFAULT_CHUNK = 1 << 16
+# Relative tolerance for matching a save_at time to a grid time.
+SAVE_AT_RTOL = 1e-9
+
+
+@dataclass
+class SampleResult:
+    """Output of :func:`sample`.
+
+    Attributes
+    ----------
+    x : ndarray, shape (n, d)
+        Samples at time ``delta``.
+    times : ndarray, shape (steps + 1,)
+        The time grid, decreasing from ``T`` to ``delta``.
+    nfev : int
+        Denoiser evaluations along each sample path (one call evaluates a whole
+        chunk of samples; Heun makes two per step, the others one).
+    trajectory : ndarray, shape (len(save_at), n, d), or None
+        States at the ``save_at`` times, in the order given.
+    save_at : ndarray, shape (len(save_at),), or None
+    nearest_index : ndarray of int64, shape (n,), or None
+        Index of each sample's nearest training point (None if the model has no
+        ``nearest`` or the run failed).
+    nearest_distance : ndarray, shape (n,), or None
+    success : bool
+        False if the output has non-finite values (an unstable run).
+    message : str
+    """
+
+    x: np.ndarray
+    times: np.ndarray
+    nfev: int
+    trajectory: np.ndarray | None
+    save_at: np.ndarray | None
+    nearest_index: np.ndarray | None
+    nearest_distance: np.ndarray | None
+    success: bool
+    message: str
+
+
+class _Progress:
+    """A one-line progress bar on stderr, drawn only after ``delay`` seconds.
+
+    ``enabled=None`` turns it on only when stderr is a terminal, so logs and
+    pipes stay clean; short runs finish before the delay and print nothing.
+    """
+
+    def __init__(self, total, enabled=None, delay=1.0, width=30):
+        if enabled is None:
+            enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        self.total, self.enabled, self.width = total, bool(enabled), width
+        self.start = time.perf_counter()
+        self.delay, self.done, self.last, self.drawn = delay, 0, 0.0, False
+
+    def update(self, k=1):
+        self.done += k
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self.start < self.delay or (now - self.last < 0.1 and self.done < self.total):
+            return
+        self.last, self.drawn = now, True
+        frac = self.done / self.total
+        bar = "#" * int(frac * self.width)
+        sys.stderr.write(
+            f"\rsample [{bar:<{self.width}}] {self.done}/{self.total} {now - self.start:.1f}s"
+        )
+        sys.stderr.flush()
+
+    def close(self):
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class _Counted:
+    """Score model proxy that counts denoiser calls."""
+
+    def __init__(self, model):
+        self.model, self.schedule, self.calls = model, model.schedule, 0
+
+    def denoise(self, t, x):
+        self.calls += 1
+        return self.model.denoise(t, x)
+
+
+class _LinearPart:
+    """The linear part of the drift alone: a model whose denoiser is 0."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def denoise(self, t, x):
+        return np.zeros_like(x)
+
+
+def _stiff_warning(solver, process, ivs):
+    """Warn once if an explicit solver is beyond its linear stability limit.
+
+    The test problem is the linear part of the reverse drift,
+    ``y' = (b - c a^2 / sigma^2) y`` (``c = 1`` SDE, ``1/2`` ODE), whose rate
+    ``c a_t^2 / sigma_t^2 ~ c / t`` near ``t = 0`` is the stiffness. A step is
+    unstable when the solver's amplification factor on it exceeds both 1 and
+    the exact factor (``sigma_s / sigma_t``, times ``e^{-h}`` for the SDE);
+    for Euler this is ``h (c a_t^2 / sigma_t^2 - b_t) > 2``.
+    """
+    if solver.exponential:
+        return
+    linear = _LinearPart(None)
+    one, zero = np.ones((1, 1)), np.zeros((1, 1))
+    bad = []
+    for iv in ivs:
+        gain = abs(float(solver.step(linear, iv, one, zero)[0][0, 0]))
+        exact = iv.sigma_s / iv.sigma_t * (np.exp(-iv.dlam) if process == "sde" else 1.0)
+        if gain > max(1.0, exact):
+            bad.append((iv, gain))
+    if bad:
+        iv, gain = bad[0]
+        remedy = "'ddim' or 'dpmpp_2m'" if process == "ode" else "'exp_em'"
+        warnings.warn(
+            f"solver {solver.name!r} ({process}) is beyond its stability limit on "
+            f"{len(bad)} of {len(ivs)} steps (first from t = {iv.t:.4g} to {iv.s:.4g}, "
+            f"amplification {gain:.3g} on the linear part of the drift); use "
+            f"grid='uniform_lambda' with enough steps, or the exponential solver {remedy}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1; got {value!r}")
+    return int(value)
+
+
+def _float_array(value, name, shape):
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of real numbers") from err
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _model_dim(f):
+    if not (callable(getattr(f, "denoise", None)) and hasattr(f, "schedule")):
+        raise TypeError("f must be a score model with denoise(t, x) and a schedule attribute")
+    dim = getattr(f, "dim", None)
+    if dim is None:
+        raise TypeError("f must have an int attribute dim (the data dimension)")
+    return int(dim)
+
+
+def _save_indices(save_at, times, grid):
+    save_at = np.atleast_1d(_float_array(save_at, "save_at", np.shape(np.atleast_1d(save_at))))
+    if save_at.ndim != 1:
+        raise ValueError(f"save_at must be a 1-D array of times; got shape {save_at.shape}")
+    idx = np.abs(times[None, :] - save_at[:, None]).argmin(axis=1)
+    off = np.abs(times[idx] - save_at) > SAVE_AT_RTOL * np.maximum(1.0, np.abs(save_at))
+    if off.any():
+        raise ValueError(
+            f"save_at: time {save_at[off][0]!r} is not a point of the {grid!r} grid; "
+            f"take save_at from the grid, e.g. nd.grids.{grid}(schedule, T, delta, steps)[::k]"
+        )
+    return save_at, idx
+
+
+def _initial(f, n, dim, T, x_T, init, rng):
+    if x_T is not None:
+        return _float_array(x_T, "x_T", (n, dim)).copy()
+    if init == "normal":
+        return rng.standard_normal((n, dim))
+    data = getattr(f, "data", None)
+    if data is None:
+        raise ValueError("init='exact' needs a score model with a data attribute (N, d)")
+    alpha, sigma2 = f.schedule.alpha(T), f.schedule.sigma2(T)
+    index = rng.integers(data.shape[0], size=n)
+    return float(alpha) * data[index] + np.sqrt(float(sigma2)) * rng.standard_normal((n, dim))
+
+
+def sample(
+    f, n, *, T, delta, steps, process="sde", solver="euler", grid="uniform_t", x_T=None,
+    init="normal", rng=None, save_at=None, progress=None, noise=None, chunk=None,
+):
+    """Integrate the reverse SDE or the probability-flow ODE from ``T`` down to ``delta``.
+
+    Parameters
+    ----------
+    f : score model
+        An :class:`~numdiff.EmpiricalScore`, or any object with
+        ``denoise(t, x)``, ``schedule`` and ``dim`` (see :class:`numdiff.solvers.Solver`).
+    n : int
+        Number of samples.
+    T : float
+        Start time, ``delta < T <= f.schedule.t_max``.
+    delta : float
+        Early-stopping time, ``> 0``; the output is the reverse process at ``T - delta``.
+    steps : int
+        Number of steps, ``>= 1``.
+    process : {"sde", "ode"}
+    solver : str
+        ``"euler"``, ``"heun"`` (both processes), ``"ddim"``, ``"dpmpp_2m"``
+        (ODE), ``"exp_em"`` (SDE); see :mod:`numdiff.solvers`.
+    grid : str
+        ``"uniform_t"``, ``"uniform_lambda"``, ``"edm"``, ``"geometric"``; see :mod:`numdiff.grids`.
+    x_T : array_like, shape (n, d), optional
+        Initial points; overrides ``init``.
+    init : {"normal", "exact"}
+        ``"normal"``: ``N(0, I)`` as in the seed; ``"exact"``: the exact ``p_T``
+        (pick a data index uniformly, then ``alpha_T x_k + sigma_T z``; needs ``f.data``).
+    rng : None, int or numpy.random.Generator
+        Normalised with :func:`numpy.random.default_rng`; same seed, same output
+        (for the same ``chunk``).
+    save_at : array_like, shape (K,), optional
+        Times at which to store the states. Each must be a point of the grid
+        (within a relative 1e-9); otherwise ``ValueError`` (the grid is never
+        altered, so that ``times`` keeps its ``steps + 1`` points and nesting).
+    progress : bool or None
+        Progress bar on stderr; ``None`` shows it only on a terminal and only
+        for runs longer than a second.
+    noise : array_like, shape (steps, n, d), optional
+        SDE only: the standard normals ``z`` of each step (the Brownian
+        increment of step ``i`` is ``sqrt(times[i] - times[i+1]) z[i]``).
+        Passing them makes runs on nested grids share one Brownian path: sum
+        the fine increments to get the coarse ones. Default: drawn from ``rng``.
+    chunk : int, optional
+        Samples integrated together (default 65536): memory is ``O(chunk d)``
+        beyond the ``O(n d)`` output. The noise of each chunk comes from its
+        own child of ``rng``, so the output depends on ``chunk`` unless
+        ``noise`` is given.
+
+    Returns
+    -------
+    SampleResult
+
+    Warns
+    -----
+    RuntimeWarning
+        When an explicit solver (Euler, Heun) is beyond its linear stability
+        limit on some step (see ``_stiff_warning``); exponential solvers never warn.
+    """
+    dim = _model_dim(f)
+    n = _positive_int(n, "n")
+    method = get_solver(solver, process)
+    times = get_grid(grid)(f.schedule, T, delta, steps)
+    steps = times.size - 1
+    if not isinstance(init, str) or init not in ("normal", "exact"):
+        raise ValueError(f"init must be 'normal' or 'exact'; got {init!r}")
+    chunk = DEFAULT_CHUNK if chunk is None else _positive_int(chunk, "chunk")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None; got {progress!r}")
+    if noise is not None:
+        if process != "sde":
+            raise ValueError("noise is only used with process='sde'")
+        noise = _float_array(noise, "noise", (steps, n, dim))
+    save_idx = None
+    if save_at is not None:
+        save_at, save_idx = _save_indices(save_at, times, grid)
+
+    rng = np.random.default_rng(rng)
+    x_all = _initial(f, n, dim, times[0], x_T, init, rng)
+    ivs = intervals(f.schedule, times)
+    _stiff_warning(method, process, ivs)
+
+    n_chunks = -(-n // chunk)
+    gens = rng.spawn(n_chunks) if process == "sde" and noise is None else [None] * n_chunks
+    trajectory = None if save_idx is None else np.empty((save_idx.size, n, dim))
+    model = _Counted(f)
+    bar = _Progress(n_chunks * steps, progress)
+    nfev = 0
+    try:
+        for c, lo in enumerate(range(0, n, chunk)):
+            rows = slice(lo, min(n, lo + chunk))
+            x, state = x_all[rows], None
+            if trajectory is not None:
+                trajectory[save_idx == 0, rows] = x
+            for i, iv in enumerate(ivs):
+                z = None
+                if process == "sde":
+                    z = noise[i, rows] if noise is not None else gens[c].standard_normal(x.shape)
+                x, state = method.step(model, iv, x, z, state)
+                if trajectory is not None:
+                    trajectory[save_idx == i + 1, rows] = x
+                bar.update()
+            x_all[rows] = x
+            if c == 0:
+                nfev = model.calls
+    finally:
+        bar.close()
+
+    bad = ~np.isfinite(x_all).all(axis=1)
+    nearest_index = nearest_distance = None
+    if bad.any():
+        success = False
+        message = (
+            f"{int(bad.sum())} of {n} samples are not finite: the solver diverged; "
+            "use grid='uniform_lambda', more steps, or an exponential solver"
+        )
+    else:
+        success, message = True, "ok"
+        if callable(getattr(f, "nearest", None)):
+            idx, dist = f.nearest(x_all, 1)
+            nearest_index, nearest_distance = idx[:, 0], dist[:, 0]
+    return SampleResult(
+        x=x_all, times=times, nfev=nfev, trajectory=trajectory, save_at=save_at,
+        nearest_index=nearest_index, nearest_distance=nearest_distance,
+        success=success, message=message,
+    )
