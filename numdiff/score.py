@@ -30,8 +30,8 @@ DIRECT_MAX_DIM = 16
 # Data points per block of the online merge (direct kernel) and tile shape of the
 # BLAS path; both keep the per-thread working set in L2.
 DIRECT_BLOCK = 512
-TILE_ROWS = 256
-TILE_COLS = 1024
+TILE_ROWS = 512
+TILE_COLS = 4096
 # BLAS logits whose rounding estimate exceeds this are refined by direct
 # differences (tests/numdiff/test_score_oracle.py holds both sides to 1e-12).
 LOGIT_TOL = 1e-12

@@ -24,6 +24,7 @@ from numba import prange
 
 from numdiff._kernels.exact import residual
 from numdiff._kernels.jit import jit, jit_parallel
+from numdiff._kernels.minmax import fast_max, fast_min
 from numdiff._kernels.vexp import exp_nonpositive_inplace
 
 
@@ -58,7 +59,7 @@ def mixture_moments_direct(x, alpha, sigma2, data, data_t, block, denoised, logs
             block_max = -np.inf
             for k in range(nb):
                 buf[k] *= coef
-                block_max = max(block_max, buf[k])
+                block_max = fast_max(block_max, buf[k])
             for k in range(nb):
                 buf[k] -= block_max
             exp_nonpositive_inplace(buf, nb, bits)
@@ -118,7 +119,7 @@ def _nearest_scaled(xm, a, data_t, buf):
         # A min reduction vectorises; locating it afterwards is a short scan.
         block_best = np.inf
         for k in range(nb):
-            block_best = min(block_best, buf[k])
+            block_best = fast_min(block_best, buf[k])
         if block_best < best:
             best = block_best
             for k in range(nb):
