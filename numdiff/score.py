@@ -226,12 +226,18 @@ class EmpiricalScore:
         return denoised, logsum
 
     def _moments_blas(self, x, alpha, sigma2, denoised, logsum):
+        # One block of queries at a time: memory O(TILE_ROWS * (TILE_COLS + d)).
+        for lo in range(0, x.shape[0], TILE_ROWS):
+            q = slice(lo, lo + TILE_ROWS)
+            denoised[q], logsum[q] = self._moments_blas_rows(x[q], alpha[q], sigma2[q])
+
+    def _moments_blas_rows(self, x, alpha, sigma2):
         y, sq_norms = self._centred, self._sq_norms
         xc = x - alpha[:, None] * self._centre
-        xc_norm = np.sqrt(np.einsum("ij,ij->i", xc, xc))
+        xc_sq = np.einsum("ij,ij->i", xc, xc)
         bound = (
             np.finfo(float).eps * alpha
-            * (xc_norm * self._radius + alpha * self._radius**2) / sigma2
+            * (np.sqrt(xc_sq) * self._radius + alpha * self._radius**2) / sigma2
         )
         refine = bound > LOGIT_TOL
         # Refined rows work relative to their nearest data point x_r, in the raw
@@ -239,38 +245,33 @@ class EmpiricalScore:
         ref_point = np.zeros_like(x)
         ref_logit = np.zeros(x.shape[0])
         if refine.any():
-            rows = np.flatnonzero(refine)
-            a = alpha[rows]
-            ref = self._knn(xc[rows] / a[:, None], 1)[0][:, 0]
-            ref_point[rows] = self.data[ref]
-            ref_logit[rows] = (a / sigma2[rows]) * (
-                np.einsum("ij,ij->i", xc[rows], y[ref]) - 0.5 * a * sq_norms[ref]
+            a = alpha[refine]
+            ref = self._knn(xc[refine] / a[:, None], 1)[0][:, 0]
+            ref_point[refine] = self.data[ref]
+            ref_logit[refine] = (a / sigma2[refine]) * (
+                np.einsum("ij,ij->i", xc[refine], y[ref]) - 0.5 * a * sq_norms[ref]
             )
         u = residual_rows(x, alpha, ref_point)
-        for lo in range(0, x.shape[0], TILE_ROWS):
-            q = slice(lo, lo + TILE_ROWS)
-            n_rows = xc[q].shape[0]
-            run_max = np.full(n_rows, -np.inf)
-            run_sum = np.zeros(n_rows)
-            acc = np.zeros((n_rows, self.dim))
-            block_max = np.empty(n_rows)
-            block_sum = np.empty(n_rows)
-            for start in range(0, self.n_data, TILE_COLS):
-                cols = slice(start, start + TILE_COLS)
-                tile = xc[q] @ y[cols].T
-                tile_weights(
-                    tile, alpha[q], sigma2[q], sq_norms[cols], refine[q], ref_logit[q],
-                    ref_point[q], u[q], self.data[cols], REFINE_WINDOW, block_max, block_sum,
-                )
-                new_max = np.maximum(run_max, block_max)
-                shrink = np.exp(run_max - new_max)
-                grow = np.exp(block_max - new_max)
-                run_sum = run_sum * shrink + block_sum * grow
-                acc = acc * shrink[:, None] + (tile @ y[cols]) * grow[:, None]
-                run_max = new_max
-            denoised[q] = self._centre + acc / run_sum[:, None]
-            base = np.where(refine[q], np.einsum("ij,ij->i", u[q], u[q]), xc_norm[q] ** 2)
-            logsum[q] = run_max + np.log(run_sum) - base / (2.0 * sigma2[q])
+        run_max = np.full(x.shape[0], -np.inf)
+        run_sum = np.zeros(x.shape[0])
+        acc = np.zeros_like(x)
+        block_max = np.empty(x.shape[0])
+        block_sum = np.empty(x.shape[0])
+        for start in range(0, self.n_data, TILE_COLS):
+            cols = slice(start, start + TILE_COLS)
+            tile = xc @ y[cols].T
+            tile_weights(
+                tile, alpha, sigma2, sq_norms[cols], refine, ref_logit, ref_point, u,
+                self.data[cols], REFINE_WINDOW, block_max, block_sum,
+            )
+            new_max = np.maximum(run_max, block_max)
+            shrink = np.exp(run_max - new_max)
+            grow = np.exp(block_max - new_max)
+            run_sum = run_sum * shrink + block_sum * grow
+            acc = acc * shrink[:, None] + (tile @ y[cols]) * grow[:, None]
+            run_max = new_max
+        base = np.where(refine, np.einsum("ij,ij->i", u, u), xc_sq)
+        return self._centre + acc / run_sum[:, None], run_max + np.log(run_sum) - base / (2.0 * sigma2)
 
     def _scaled_sq_dist(self, x, alpha):
         """``|x_m - alpha_m x_k|^2`` by direct differences, shape ``(M, N)``."""
