@@ -35,6 +35,8 @@ TILE_COLS = 4096
 # BLAS logits whose rounding estimate exceeds this are refined by direct
 # differences (tests/numdiff/test_score_oracle.py holds both sides to 1e-12).
 LOGIT_TOL = 1e-12
+# Largest dense weight matrix (M * N entries, 1 GiB) before top_k is required.
+DENSE_WEIGHTS_MAX = 1 << 27
 # Entries within this many nats of the reference are recomputed when refining;
 # exp(-40) is below the float64 resolution of a sum whose largest term is 1.
 REFINE_WINDOW = 40.0
@@ -150,6 +152,11 @@ class EmpiricalScore:
                 raise TypeError("top_k must be an int")
             if not 1 <= top_k <= self.n_data:
                 raise ValueError(f"top_k must be in [1, N = {self.n_data}]; got {top_k}")
+        if top_k is None and x.shape[0] * self.n_data > DENSE_WEIGHTS_MAX:
+            raise ValueError(
+                f"top_k: dense weights would hold M * N = {x.shape[0] * self.n_data} numbers; "
+                f"pass top_k (e.g. top_k=16) for large N"
+            )
         logsum = self._moments(x, alpha, sigma2)[1]
         rows = max(1, (1 << 22) // self.n_data)
         dense, idx_out, w_out = [], [], []

@@ -29,6 +29,8 @@ X = np.zeros((3, 2))
         (lambda: F.weights(0.5, X, top_k=0), ValueError, "top_k"),
         (lambda: F.weights(0.5, X, top_k=2.0), TypeError, "top_k"),
         (lambda: F.nearest(X, k=6), ValueError, "k"),
+        (lambda: nd.EmpiricalScore(np.zeros((1 << 15, 1)), nd.OU()).weights(0.5, np.zeros((1 << 13, 1))),
+         ValueError, "top_k"),
     ],
 )
 def test_bad_input(make, exc, match):
