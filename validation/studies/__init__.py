@@ -1,0 +1,14 @@
+"""The registry of studies, in report order: name -> :class:`validation.study.Study`."""
+
+from . import early_stopping, figures, memorization, no_early_stopping, orders
+
+STUDIES = {
+    s.name: s
+    for s in (
+        early_stopping.STUDY,
+        no_early_stopping.STUDY,
+        memorization.STUDY,
+        figures.STUDY,
+        orders.STUDY,
+    )
+}

@@ -1,0 +1,181 @@
+"""Measurements shared by the studies: histogram distances, nearest points, CIs, figures.
+
+Everything here is written with numpy / scipy only, so the measurements do not
+depend on the numdiff code they check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.special import ndtr
+
+from theory.mixture import mixture_sample
+
+
+def ou_alpha_sigma2(t):
+    """Closed-form OU ``alpha_t = e^{-t}``, ``sigma_t^2 = 1 - e^{-2t}`` (not numdiff's)."""
+    return float(np.exp(-t)), float(-np.expm1(-2.0 * t))
+
+
+def ou_steps(T, delta, h_lambda):
+    """Steps of a grid uniform in ``lambda = log(alpha / sigma)`` with spacing <= ``h_lambda``.
+
+    The exponential solvers' error is governed by the step in ``lambda``, and the
+    range ``lambda_delta - lambda_T`` grows like ``T + log(1 / delta) / 2``; a fixed
+    spacing keeps the discretisation error comparable across ``(T, delta)``.
+    """
+    lam = [np.log(a / np.sqrt(s2)) for a, s2 in map(ou_alpha_sigma2, (T, delta))]
+    return int(np.ceil((lam[1] - lam[0]) / h_lambda))
+
+
+def gaussian_data(n_data: int, dim: int, seed: int) -> np.ndarray:
+    """Training set of ``n_data`` points from ``N(0, I_dim)``, shape (n_data, dim)."""
+    return np.random.default_rng(seed).standard_normal((n_data, dim))
+
+
+def mixture_cdf_1d(y, means, sigma):
+    """CDF of ``(1/N) sum_k N(means_k, sigma^2)`` at ``y``.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+    means : ndarray, shape (N,)
+    sigma : float
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        In ``[0, 1]``; under the mixture it is uniform (probability integral transform).
+    """
+    return ndtr((y[:, None] - means[None, :]) / sigma).mean(axis=1)
+
+
+def rosenblatt_2d(x, means, sigma):
+    """Rosenblatt transform of an isotropic 2-D Gaussian mixture to ``U[0, 1]^2``.
+
+    ``u1 = F(x1)`` (marginal CDF of the first coordinate) and
+    ``u2 = F(x2 | x1) = sum_k w_k(x1) Phi((x2 - m_k2) / sigma)`` with
+    ``w_k(x1)`` the posterior weights given the first coordinate. The map is a
+    bijection, so it preserves total variation, and under the mixture the image
+    is exactly uniform: bin probabilities are ``1 / bins^2`` with no estimate.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, 2)
+    means : ndarray, shape (N, 2)
+        Component means ``alpha x_k``.
+    sigma : float
+
+    Returns
+    -------
+    ndarray, shape (n, 2)
+    """
+    z1 = (x[:, :1] - means[None, :, 0]) / sigma
+    u1 = ndtr(z1).mean(axis=1)
+    logw = -0.5 * z1**2
+    w = np.exp(logw - logw.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    u2 = (w * ndtr((x[:, 1:] - means[None, :, 1]) / sigma)).sum(axis=1)
+    return np.column_stack([u1, u2])
+
+
+def uniform_hist_tv(u, bins: int) -> float:
+    """Total variation between the histogram of ``u`` and the uniform law on its cells.
+
+    Parameters
+    ----------
+    u : ndarray, shape (n,) or (n, k)
+        Points of ``[0, 1]^k``.
+    bins : int
+        Cells per axis (``bins^k`` cells in all).
+
+    Returns
+    -------
+    float
+        ``(1/2) sum_cells |count / n - bins^-k|``: a lower bound on the total
+        variation of the laws of ``u`` (coarse-graining can only reduce it), plus
+        a positive sampling bias of about ``sqrt(bins^k / (2 pi n))``.
+    """
+    u = np.atleast_2d(np.asarray(u, dtype=float).T).T
+    n, k = u.shape
+    idx = np.clip((u * bins).astype(np.int64), 0, bins - 1)
+    flat = (idx * bins ** np.arange(k)).sum(axis=1)
+    counts = np.bincount(flat, minlength=bins**k)
+    return 0.5 * float(np.abs(counts / n - 1.0 / bins**k).sum())
+
+
+def categorical_tv(a, b, n_categories: int) -> float:
+    """Total variation between the empirical laws of two integer label arrays."""
+    ha = np.bincount(a, minlength=n_categories) / len(a)
+    hb = np.bincount(b, minlength=n_categories) / len(b)
+    return 0.5 * float(np.abs(ha - hb).sum())
+
+
+def nearest_points(x, data):
+    """Nearest and second-nearest training points by a k-d tree.
+
+    Returns
+    -------
+    index : ndarray of int, shape (n,)
+        Index of the nearest training point.
+    distance : ndarray, shape (n,)
+        Distance to it.
+    ratio : ndarray, shape (n,)
+        Nearest over second-nearest distance (the memorization statistic).
+    """
+    dist, idx = cKDTree(data).query(x, k=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(dist[:, 1] > 0, dist[:, 0] / dist[:, 1], 0.0)
+    return idx[:, 0], dist[:, 0], ratio
+
+
+def exact_memorized(n, data, alpha, sigma2, rng, threshold=1.0 / 3.0):
+    """Memorization indicators of ``n`` exact samples of ``p_t`` (ratio < threshold)."""
+    x = mixture_sample(n, data, alpha, sigma2, rng)
+    return nearest_points(x, data)[2] < threshold
+
+
+def bootstrap_ci(indicators, rng, n_boot=1000, level=0.95):
+    """Percentile bootstrap confidence interval of a mean of 0/1 indicators.
+
+    Returns
+    -------
+    (float, float)
+    """
+    ind = np.asarray(indicators, dtype=float)
+    means = rng.binomial(len(ind), ind.mean(), size=n_boot) / len(ind)
+    # Resampling n indicators with replacement draws Binomial(n, mean) ones: the
+    # same bootstrap distribution without the n_boot x n temporary.
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def proportion_se(p, n):
+    """Standard error of a proportion estimated from ``n`` draws (floored at 1/n)."""
+    return float(np.sqrt(max(p * (1 - p), 1.0 / n) / n))
+
+
+def log_standard_normal(x):
+    """``log N(x; 0, I)`` row-wise: x shape (n, d) -> (n,)."""
+    return -0.5 * (x * x).sum(axis=1) - 0.5 * x.shape[1] * np.log(2 * np.pi)
+
+
+def new_figure(nrows=1, ncols=1, size=(5.0, 3.6)):
+    """A matplotlib figure on the Agg canvas (no pyplot state), with its axes array."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def save_figure(fig, outdir, name) -> Path:
+    """Save ``fig`` as ``outdir/figures/<name>.png`` and return the path."""
+    folder = Path(outdir) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    return path

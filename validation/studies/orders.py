@@ -1,0 +1,62 @@
+"""Study 5: measured convergence orders of the integrators.
+
+Wraps ``validation.orders``: errors on nested grids against closed-form flows,
+a much finer reference on the same Brownian path, or the exact mixture moments,
+and the fitted log-log slope of each against the number of steps. Each row is
+one solver, process, schedule and check, with the order the solver declares,
+the measured slope and the band it must fall in; see that module for the
+set-up of each check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..claims import within
+from ..report import markdown_table
+from ..study import Study, Summary
+
+COLUMNS = ("solver", "process", "schedule", "check", "predicted", "measured", "band", "passed")
+
+
+def orders_cell(config, seed):
+    """All order measurements (their seeds are fixed inside ``validation.orders``)."""
+    from ..orders import measure_orders
+
+    return measure_orders(bool(config["quick"]))
+
+
+def _claim(row):
+    claim = within(
+        f"order {row['solver']} {row['process']} {row['schedule']} ({row['check']})",
+        row["predicted"], row["measured"], row["band"],
+        detail=f"log-log slope of the error over steps {row['steps']}",
+    )
+    if claim.passed and not row["passed"]:
+        # validation.orders also fails a row whose errors are not resolved above
+        # the Monte Carlo noise on enough levels; the claim keeps that verdict.
+        claim = dataclasses.replace(
+            claim, passed=False, detail=claim.detail + "; too few levels above the noise")
+    return claim
+
+
+def summarise(cell_results, config, outdir):
+    from ..orders import plot_orders
+
+    rows = cell_results[0].result
+    path = outdir / "figures" / "orders.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot_orders(rows, path)
+    table = markdown_table(COLUMNS, [[row[k] for k in COLUMNS] for row in rows])
+    return Summary([_claim(row) for row in rows], [path], [table])
+
+
+STUDY = Study(
+    name="orders",
+    title="Integrator convergence orders",
+    description=__doc__.split("\n", 2)[2],
+    cells=lambda config: [("measure orders", orders_cell, {"quick": config["quick"]})],
+    summarise=summarise,
+    default={"seed": 3105, "quick": False},
+    quick={"seed": 3105, "quick": True},
+)
