@@ -80,8 +80,8 @@ def bench(sizes, repeats):
         x = alpha * data[rng.integers(n, size=m)] + np.sqrt(sigma2) * rng.standard_normal((m, d))
         f = nd.EmpiricalScore(data, schedule)
         f.denoise(T_BENCH, x[:8])  # compile outside the timing
-        t_kernel = median_time(lambda: f.denoise(T_BENCH, x), repeats)
-        t_naive = median_time(lambda: naive_dense(data, alpha, sigma2, x), max(1, repeats // 2))
+        t_kernel = median_time(lambda f=f, x=x: f.denoise(T_BENCH, x), repeats)
+        t_naive = median_time(lambda data=data, x=x: naive_dense(data, alpha, sigma2, x), max(1, repeats // 2))
         t_roof = 4.0 * m * n * d / p_gemm + m * n / r_exp
         rows.append((m, n, d, t_kernel, t_roof, t_roof / t_kernel, t_naive, t_naive / t_kernel))
         print(f"{m:>6} {n:>6} {d:>4} | {t_kernel:>9.4f} {t_roof:>9.4f} {t_roof / t_kernel:>9.2f} | "

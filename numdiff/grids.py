@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["uniform_t", "uniform_lambda", "edm", "geometric", "GRIDS", "get_grid"]
+__all__ = ["GRIDS", "edm", "geometric", "get_grid", "make_grid", "uniform_lambda", "uniform_t"]
 
 
 def _check(schedule, T, delta, steps):
@@ -144,5 +144,41 @@ GRIDS = {
 def get_grid(name):
     """The grid function called ``name``; ``ValueError`` naming ``grid`` if unknown."""
     if not isinstance(name, str) or name not in GRIDS:
-        raise ValueError(f"grid must be one of {sorted(GRIDS)}; got {name!r}")
+        raise ValueError(f"grid must be one of {sorted(GRIDS)} or an array of times; got {name!r}")
     return GRIDS[name]
+
+
+def make_grid(schedule, grid, T, delta, steps):
+    """The time grid named ``grid``, or ``grid`` itself checked if it is an array.
+
+    An explicit grid lets a study build a fine grid once and take nested
+    coarse grids as ``fine[::2**k]``.
+
+    Parameters
+    ----------
+    schedule : Schedule
+    grid : str or array_like, shape (steps + 1,)
+        A name of :data:`GRIDS`, or times strictly decreasing from ``T`` to
+        ``delta`` (end points equal to ``T`` and ``delta``).
+    T, delta, steps
+        As for :func:`uniform_t`.
+
+    Returns
+    -------
+    ndarray, shape (steps + 1,)
+    """
+    if isinstance(grid, str):
+        return get_grid(grid)(schedule, T, delta, steps)
+    T, delta, steps = _check(schedule, T, delta, steps)
+    try:
+        times = np.array(grid, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"grid must be one of {sorted(GRIDS)} or an array of times") from err
+    if times.shape != (steps + 1,):
+        raise ValueError(f"grid must have shape (steps + 1,) = ({steps + 1},); got {times.shape}")
+    if times[0] != T or times[-1] != delta:
+        raise ValueError(f"grid must run from T = {T!r} to delta = {delta!r}; "
+                         f"got {times[0]!r} to {times[-1]!r}")
+    if not (np.diff(times) < 0).all():
+        raise ValueError("grid must be strictly decreasing")
+    return times

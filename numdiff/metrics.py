@@ -14,7 +14,7 @@ import numpy as np
 from numdiff.schedules import OU
 from numdiff.score import EmpiricalScore, _as_points
 
-__all__ = ["nearest_ratio", "memorized_fraction"]
+__all__ = ["memorized_fraction", "nearest_ratio"]
 
 
 def nearest_ratio(x, data):

@@ -10,16 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numdiff.grids import get_grid
+from numdiff.grids import make_grid
 from numdiff.solvers import get_solver, intervals
 
-__all__ = ["sample", "SampleResult"]
+__all__ = ["SampleResult", "sample"]
 
 # Rows integrated together; bounds the solver temporaries (a few chunk x d arrays)
 # while keeping each denoiser call large enough to amortise its fixed cost.
 DEFAULT_CHUNK = 1 << 16
 # Relative tolerance for matching a save_at time to a grid time.
 SAVE_AT_RTOL = 1e-9
+# Seconds before the progress bar first draws: short runs print nothing.
+PROGRESS_DELAY = 1.0
 
 
 @dataclass
@@ -59,18 +61,18 @@ class SampleResult:
 
 
 class _Progress:
-    """A one-line progress bar on stderr, drawn only after ``delay`` seconds.
+    """A one-line progress bar on stderr, drawn only after ``PROGRESS_DELAY`` seconds.
 
     ``enabled=None`` turns it on only when stderr is a terminal, so logs and
     pipes stay clean; short runs finish before the delay and print nothing.
     """
 
-    def __init__(self, total, enabled=None, delay=1.0, width=30):
+    def __init__(self, total, enabled=None, width=30):
         if enabled is None:
             enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
         self.total, self.enabled, self.width = total, bool(enabled), width
         self.start = time.perf_counter()
-        self.delay, self.done, self.last, self.drawn = delay, 0, 0.0, False
+        self.delay, self.done, self.last, self.drawn = PROGRESS_DELAY, 0, 0.0, False
 
     def update(self, k=1):
         self.done += k
@@ -104,11 +106,10 @@ class _Counted:
         return self.model.denoise(t, x)
 
 
-class _LinearPart:
-    """The linear part of the drift alone: a model whose denoiser is 0."""
+class _ZeroDenoiser:
+    """A model whose denoiser is 0: a solver step then sees only the linear drift."""
 
-    def __init__(self, schedule):
-        self.schedule = schedule
+    schedule = None
 
     def denoise(self, t, x):
         return np.zeros_like(x)
@@ -126,7 +127,7 @@ def _stiff_warning(solver, process, ivs):
     """
     if solver.exponential:
         return
-    linear = _LinearPart(None)
+    linear = _ZeroDenoiser()
     one, zero = np.ones((1, 1)), np.zeros((1, 1))
     bad = []
     for iv in ivs:
@@ -176,16 +177,20 @@ def _model_dim(f):
     return int(dim)
 
 
-def _save_indices(save_at, times, grid):
-    save_at = np.atleast_1d(_float_array(save_at, "save_at", np.shape(np.atleast_1d(save_at))))
-    if save_at.ndim != 1:
-        raise ValueError(f"save_at must be a 1-D array of times; got shape {save_at.shape}")
+def _save_indices(save_at, times):
+    """Validate ``save_at``; return it and the grid index of each of its times."""
+    try:
+        save_at = np.atleast_1d(np.asarray(save_at, dtype=np.float64))
+    except (TypeError, ValueError) as err:
+        raise TypeError("save_at must be an array of times") from err
+    if save_at.ndim != 1 or not np.isfinite(save_at).all():
+        raise ValueError(f"save_at must be a 1-D array of finite times; got {save_at!r}")
     idx = np.abs(times[None, :] - save_at[:, None]).argmin(axis=1)
     off = np.abs(times[idx] - save_at) > SAVE_AT_RTOL * np.maximum(1.0, np.abs(save_at))
     if off.any():
         raise ValueError(
-            f"save_at: time {save_at[off][0]!r} is not a point of the {grid!r} grid; "
-            f"take save_at from the grid, e.g. nd.grids.{grid}(schedule, T, delta, steps)[::k]"
+            f"save_at: time {save_at[off][0]!r} is not a point of the time grid; "
+            "take save_at from the grid, e.g. nd.grids.uniform_t(schedule, T, delta, steps)[::k]"
         )
     return save_at, idx
 
@@ -226,8 +231,10 @@ def sample(
     solver : str
         ``"euler"``, ``"heun"`` (both processes), ``"ddim"``, ``"dpmpp_2m"``
         (ODE), ``"exp_em"`` (SDE); see :mod:`numdiff.solvers`.
-    grid : str
-        ``"uniform_t"``, ``"uniform_lambda"``, ``"edm"``, ``"geometric"``; see :mod:`numdiff.grids`.
+    grid : str or array_like, shape (steps + 1,)
+        ``"uniform_t"``, ``"uniform_lambda"``, ``"edm"``, ``"geometric"`` (see
+        :mod:`numdiff.grids`), or the times themselves, decreasing from ``T``
+        to ``delta`` (e.g. ``fine[::4]`` of a grid built once).
     x_T : array_like, shape (n, d), optional
         Initial points; overrides ``init``.
     init : {"normal", "exact"}
@@ -261,13 +268,30 @@ def sample(
     Warns
     -----
     RuntimeWarning
-        When an explicit solver (Euler, Heun) is beyond its linear stability
-        limit on some step (see ``_stiff_warning``); exponential solvers never warn.
+        Once, when an explicit solver (Euler, Heun) is beyond its stability
+        limit on some step; exponential solvers never warn.
+
+    Notes
+    -----
+    *Stiffness.* Near ``delta`` the reverse drift has the linear part
+    ``(b_t - c a_t^2 / sigma_t^2) y`` (``c = 1`` for the SDE, ``1/2`` for the
+    ODE), of rate ``~ c / t`` for small ``t``; between data points the score's
+    Lipschitz constant grows further, like ``alpha^2 / sigma^2`` times the
+    data spread. A step counts as unstable when the solver's amplification
+    factor on the linear part exceeds both 1 and the exact factor; for Euler
+    that is ``h (c a_t^2 / sigma_t^2 - b_t) > 2``. Remedies: a grid uniform in
+    ``lambda`` (or geometric) with enough steps, or an exponential solver
+    (``"ddim"``, ``"dpmpp_2m"``, ``"exp_em"``), which is exact on the linear part.
+
+    *Cost.* One denoiser call per step (two for Heun) on each chunk, plus one
+    nearest-neighbour search of the output when ``f`` has ``nearest``. The
+    Python work per step is a few array operations on the chunk; at
+    ``n = N = 4096, d = 2`` it is about 1% of the denoiser's time.
     """
     dim = _model_dim(f)
     n = _positive_int(n, "n")
     method = get_solver(solver, process)
-    times = get_grid(grid)(f.schedule, T, delta, steps)
+    times = make_grid(f.schedule, grid, T, delta, steps)
     steps = times.size - 1
     if not isinstance(init, str) or init not in ("normal", "exact"):
         raise ValueError(f"init must be 'normal' or 'exact'; got {init!r}")
@@ -280,7 +304,7 @@ def sample(
         noise = _float_array(noise, "noise", (steps, n, dim))
     save_idx = None
     if save_at is not None:
-        save_at, save_idx = _save_indices(save_at, times, grid)
+        save_at, save_idx = _save_indices(save_at, times)
 
     rng = np.random.default_rng(rng)
     x_all = _initial(f, n, dim, times[0], x_T, init, rng)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.polynomial import legendre
 
-__all__ = ["Schedule", "OU", "VPLinear", "VPCosine", "VE"]
+__all__ = ["OU", "VE", "Schedule", "VPCosine", "VPLinear"]
 
 # Composite Gauss-Legendre rule on [0, 1]: panels graded geometrically toward both
 # ends (a coefficient may be nearly singular just past t, as the cosine schedule's

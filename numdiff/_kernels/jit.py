@@ -24,9 +24,9 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numba  # noqa: E402
+import numba
 
-_COMMON = dict(cache=True, error_model="numpy", nogil=True)
+_COMMON = {"cache": True, "error_model": "numpy", "nogil": True}
 FASTMATH = {"reassoc", "contract", "arcp", "nsz", "nnan", "afn"}
 FASTMATH_EXACT = {"contract", "arcp", "nsz", "afn"}
 

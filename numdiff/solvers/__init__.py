@@ -28,7 +28,7 @@ from numdiff.solvers.euler import Euler
 from numdiff.solvers.exp_em import ExponentialEM
 from numdiff.solvers.heun import Heun
 
-__all__ = ["Solver", "Interval", "intervals", "reverse_drift", "SOLVERS", "get_solver"]
+__all__ = ["SOLVERS", "Interval", "Solver", "get_solver", "intervals", "reverse_drift"]
 
 PROCESSES = ("sde", "ode")
 

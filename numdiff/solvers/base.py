@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Solver", "Interval", "intervals", "reverse_drift"]
+__all__ = ["Interval", "Solver", "intervals", "reverse_drift"]
 
 
 @dataclass(frozen=True)

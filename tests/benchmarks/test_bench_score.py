@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import bench_score  # noqa: E402
+import bench_score
 
 
 def test_quick_benchmark_runs(capsys):

@@ -78,7 +78,7 @@ def test_custom_schedule_against_mpmath_quadrature():
 
     for t in [1e-8, 0.05, 1.0, 4.5]:
         t_mp = mpmath.mpf(t)
-        want = mpmath.quad(lambda s: mpmath.exp(2 * (mu(s) - mu(t_mp))) * (0.5 + s) ** 2, [0, t_mp])
+        want = mpmath.quad(lambda s, t_mp=t_mp: mpmath.exp(2 * (mu(s) - mu(t_mp))) * (0.5 + s) ** 2, [0, t_mp])
         assert abs(float(sched.sigma2(t)) / float(want) - 1) <= 1e-10
         assert abs(float(sched.alpha(t)) / float(mpmath.exp(-mu(t_mp))) - 1) <= 1e-12
 

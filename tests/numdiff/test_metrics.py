@@ -1,0 +1,60 @@
+"""Memorisation metrics against a brute-force distance matrix."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.spatial.distance import cdist
+
+from numdiff import metrics
+
+
+def _brute_ratio(x, data):
+    d = np.sort(cdist(x, data), axis=1)
+    return d[:, 0] / d[:, 1]
+
+
+def test_nearest_ratio_matches_brute_force():
+    rng = np.random.default_rng(0)
+    data, x = rng.standard_normal((300, 5)), rng.standard_normal((200, 5))
+    np.testing.assert_allclose(metrics.nearest_ratio(x, data), _brute_ratio(x, data), rtol=1e-12)
+
+
+def test_copies_have_ratio_zero_and_count_as_memorized():
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal((10, 3))
+    x = np.vstack([data[:4], data[:4] + 0.01, rng.standard_normal((2, 3)) * 10])
+    ratio = metrics.nearest_ratio(x, data)
+    assert (ratio[:4] == 0).all()
+    expected = np.mean(_brute_ratio(x, data) < 1 / 3)
+    assert metrics.memorized_fraction(x, data) == expected
+    assert metrics.memorized_fraction(x, data, threshold=1.0) == np.mean(ratio < 1.0)
+    # a copy of a duplicated training point: both distances 0, ratio defined as 0
+    dup = np.vstack([data, data[:1]])
+    assert metrics.nearest_ratio(data[:1], dup)[0] == 0.0
+
+
+@given(seed=st.integers(0, 2**31), shift=st.floats(-100, 100))
+def test_ratio_in_unit_interval_and_translation_invariant(seed, shift):
+    rng = np.random.default_rng(seed)
+    data, x = rng.standard_normal((20, 2)), rng.standard_normal((15, 2))
+    ratio = metrics.nearest_ratio(x, data)
+    assert ((ratio >= 0) & (ratio <= 1)).all()
+    np.testing.assert_allclose(metrics.nearest_ratio(x + shift, data + shift), ratio, atol=1e-9)
+    np.testing.assert_allclose(metrics.nearest_ratio(x, data[rng.permutation(20)]), ratio)
+
+
+@pytest.mark.parametrize(
+    ("x", "data", "kwargs", "exc", "match"),
+    [
+        (np.zeros((2, 2)), np.zeros((1, 2)), {}, ValueError, "data"),
+        (np.zeros((2, 3)), np.ones((4, 2)), {}, ValueError, "x"),
+        (np.full((2, 2), np.nan), np.ones((4, 2)), {}, ValueError, "x"),
+        (np.zeros((2, 2)), np.ones((4, 2)), {"threshold": 0.0}, ValueError, "threshold"),
+        (np.zeros((2, 2)), np.ones((4, 2)), {"threshold": "1"}, TypeError, "threshold"),
+        (np.zeros((0, 2)), np.ones((4, 2)), {}, ValueError, "x"),
+    ],
+)
+def test_metrics_validate_input(x, data, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        metrics.memorized_fraction(x, data, **kwargs)
