@@ -125,11 +125,6 @@ class Schedule:
         return np.sqrt(self.a2(t))
 
     # -- integrals --------------------------------------------------------
-    def _mu_nodes(self, t):
-        """``mu`` at the quadrature nodes ``t * u_j``: shape ``t.shape + (n,)``."""
-        s = t[..., None] * _NODES
-        return t[..., None] * (self._eval(self._b, s, "b") @ _INTEG.T)
-
     def mu(self, t):
         """``mu_t = int_0^t b_s ds``; ndarray of ``t``'s shape."""
         t = _as_time(t, self.t_max)
@@ -149,9 +144,14 @@ class Schedule:
         return self._sigma2(t)
 
     def _sigma2(self, t):
+        return self._mu_sigma2(t)[1]
+
+    def _mu_sigma2(self, t):
+        """``(mu_t, sigma2_t)`` from one pass over the quadrature nodes."""
         s = t[..., None] * _NODES
-        mu_nodes = self._mu_nodes(t)
-        mu_t = self._mu(t)
+        b_nodes = self._eval(self._b, s, "b")
+        mu_nodes = t[..., None] * (b_nodes @ _INTEG.T)
+        mu_t = t * (b_nodes @ _WEIGHTS)
         a2 = self._eval(self._a, s, "a") ** 2
         integrand = np.exp(2.0 * (mu_nodes - mu_t[..., None])) * a2
         out = t * (integrand @ _WEIGHTS)
@@ -161,49 +161,56 @@ class Schedule:
                 f"a: the schedule gives sigma2(t) <= 0 at t = {t[bad].min()!r}; "
                 "a_t must not vanish on a whole interval [0, t]"
             )
-        return out
+        return mu_t, out
 
     def lam(self, t):
         """``lambda_t = log(alpha_t / sigma_t)`` (``+inf`` at ``t = 0``)."""
-        t = _as_time(t, self.t_max)
-        with np.errstate(divide="ignore"):
-            return -self._mu(t) - 0.5 * np.log(self._sigma2(t))
+        return self._lam(_as_time(t, self.t_max))
 
     def lam_inv(self, lam):
         """Time ``t`` with ``lam(t) = lam``; ndarray of ``lam``'s shape.
 
-        Safeguarded Newton iteration in ``log t`` (``d lam / d log t =
-        -t a_t^2 / (2 sigma2_t)``) inside a bisection bracket; converges to
+        A 65-point table of ``lam`` on a log-spaced bracket gives a starting
+        point and a bracket; then safeguarded Newton steps in ``log t`` (``d lam
+        / d log t = -t a_t^2 / (2 sigma2_t)``), each one quadrature, converge to
         machine precision for any schedule whose ``lam`` is strictly decreasing.
         """
         target = self._check_lam(lam)
-        hi_t = min(self.t_max, 1.0)
-        lo = np.full(target.shape, -745.0)  # log t, far below any useful time
-        hi = np.full(target.shape, np.log(hi_t))
-        # Grow the upper end until lam(hi) <= target (unbounded domains).
-        for _ in range(64):
-            need = self.lam(np.exp(hi)) > target
-            if not need.any():
-                break
-            hi = np.where(need, np.minimum(hi + 1.0, np.log(self.t_max)), hi)
-        else:
-            raise ValueError("lam: a value is below the schedule's range of lambda")
-        log_t = 0.5 * (lo + hi)
-        for _ in range(200):
+        flat = target.ravel()
+        if flat.size == 0:
+            return np.empty(target.shape)
+        log_hi = np.log(min(self.t_max, 1.0))
+        while self._lam(np.exp(log_hi)) > flat.min():  # unbounded domain: grow
+            log_hi = min(log_hi + 2.0, np.log(self.t_max))
+        log_lo = log_hi - 14.0
+        while log_lo > -740.0 and self._lam(np.exp(log_lo)) < flat.max():
+            log_lo -= 14.0
+        grid = np.linspace(log_lo, log_hi, 65)
+        table = self._lam(np.exp(grid))  # decreasing
+        pos = np.clip(np.searchsorted(-table, -flat), 1, grid.size - 1)
+        lo, hi = grid[pos - 1], grid[pos]
+        log_t = np.interp(-flat, -table, grid)
+        for _ in range(60):
             t = np.exp(log_t)
-            f = self.lam(t) - target
+            mu, sigma2 = self._mu_sigma2(t)
+            f = -mu - 0.5 * np.log(sigma2) - flat
             lo = np.where(f > 0, log_t, lo)
             hi = np.where(f > 0, hi, log_t)
-            slope = -t * self.a2(t) / (2.0 * self.sigma2(t))
+            slope = -t * self.a2(t) / (2.0 * sigma2)
             with np.errstate(divide="ignore", invalid="ignore"):
                 newton = log_t - f / slope
             inside = (newton > lo) & (newton < hi) & np.isfinite(newton)
             new = np.where(inside, newton, 0.5 * (lo + hi))
-            if np.all(np.abs(new - log_t) <= 1e-15 * np.maximum(1.0, np.abs(log_t))):
-                log_t = new
-                break
+            done = np.all(np.abs(new - log_t) <= 1e-15 * np.maximum(1.0, np.abs(log_t)))
             log_t = new
-        return np.exp(log_t)
+            if done:
+                break
+        return np.exp(log_t).reshape(target.shape)
+
+    def _lam(self, t):
+        mu, sigma2 = self._mu_sigma2(np.asarray(t, dtype=np.float64))
+        with np.errstate(divide="ignore"):
+            return -mu - 0.5 * np.log(sigma2)
 
     def _check_lam(self, lam):
         try:
@@ -237,6 +244,9 @@ class _ClosedForm(Schedule):
 
     def _sigma2(self, t):
         return self._sigma2_closed(t)
+
+    def _mu_sigma2(self, t):
+        return self._mu_closed(t), self._sigma2_closed(t)
 
 
 class _VariancePreserving(_ClosedForm):

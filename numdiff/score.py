@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numdiff._kernels.direct import mixture_moments_direct
+from numdiff._kernels.direct import knn_direct, mixture_moments_direct
 from numdiff._kernels.exact import residual_rows
 from numdiff._kernels.tiles import tile_weights
 from numdiff.schedules import Schedule
@@ -94,6 +94,7 @@ class EmpiricalScore:
         # and centring shrinks |y_k|, hence the rounding of x . y_k.
         self._centre = data.mean(axis=0)
         self._centred = data - self._centre
+        self._centred_t = np.ascontiguousarray(self._centred.T)
         self._sq_norms = np.einsum("ij,ij->i", self._centred, self._centred)
         # Scale of the rounding of x . y_k: |y_k| plus the centring's own error.
         self._radius = float(np.sqrt(self._sq_norms.max()) + np.linalg.norm(self._centre))
@@ -203,18 +204,20 @@ class EmpiricalScore:
         t_arr = np.asarray(t, dtype=np.float64) if not isinstance(t, (str, bytes)) else None
         if t_arr is None:
             raise TypeError("t must be a real number or an array of shape (M,)")
-        if t_arr.ndim == 0:
-            t_arr = np.full(x.shape[0], float(t_arr))
-        elif t_arr.shape != (x.shape[0],):
+        if t_arr.ndim != 0 and t_arr.shape != (x.shape[0],):
             raise ValueError(f"t must be a scalar or of shape (M,) = ({x.shape[0]},); got {t_arr.shape}")
         if np.isnan(t_arr).any():
             raise ValueError("t contains NaN")
         if (t_arr <= 0).any():
             raise ValueError(f"t must be > 0 (sigma_t = 0 at t = 0); got min {t_arr.min()!r}")
-        # Sampling calls with one time for all queries: evaluate the schedule once.
-        uniq, inverse = np.unique(t_arr, return_inverse=True)
-        alpha = self.schedule.alpha(uniq)[inverse]
-        sigma2 = self.schedule.sigma2(uniq)[inverse]
+        if t_arr.ndim == 0:
+            # The sampler's case: one time for all queries, one schedule evaluation.
+            alpha = np.full(x.shape[0], self.schedule.alpha(t_arr))
+            sigma2 = np.full(x.shape[0], self.schedule.sigma2(t_arr))
+        else:
+            uniq, inverse = np.unique(t_arr, return_inverse=True)
+            alpha = self.schedule.alpha(uniq)[inverse]
+            sigma2 = self.schedule.sigma2(uniq)[inverse]
         if not (sigma2 > 0).all():
             raise ValueError("t: sigma_t^2 underflows to 0 at this time; use a larger t")
         return x, alpha, sigma2
@@ -290,11 +293,14 @@ class EmpiricalScore:
 
     def _knn(self, xc, k):
         """k nearest centred data points to centred queries ``xc``: (idx, dist)."""
+        idx_out = np.empty((xc.shape[0], k), dtype=np.int64)
+        dist_out = np.empty((xc.shape[0], k))
+        if self.dim <= DIRECT_MAX_DIM:
+            knn_direct(xc, self._centred_t, min(DIRECT_BLOCK, self.n_data), idx_out, dist_out)
+            return idx_out, np.sqrt(dist_out)
         y, sq_norms = self._centred, self._sq_norms
         n_cand = min(self.n_data, k + 7)
         rows = max(1, (1 << 22) // self.n_data)
-        idx_out = np.empty((xc.shape[0], k), dtype=np.int64)
-        dist_out = np.empty((xc.shape[0], k))
         for lo in range(0, xc.shape[0], rows):
             q = slice(lo, lo + rows)
             # Rank by the BLAS expansion, then recompute the few candidates exactly.
