@@ -25,7 +25,7 @@ from numba import prange
 from numdiff._kernels.exact import residual
 from numdiff._kernels.jit import jit, jit_parallel
 from numdiff._kernels.minmax import fast_max, fast_min
-from numdiff._kernels.vexp import exp_nonpositive_inplace
+from numdiff._kernels.vexp import exp_shifted_sum
 
 QUERY_GROUP = 16
 
@@ -74,12 +74,7 @@ def _moments_one(x, m, a, sigma2, data, data_t, buf, bits, u, acc, denoised, log
         for k in range(nb):
             buf[k] *= coef
             block_max = fast_max(block_max, buf[k])
-        for k in range(nb):
-            buf[k] -= block_max
-        exp_nonpositive_inplace(buf, nb, bits)
-        block_sum = 0.0
-        for k in range(nb):
-            block_sum += buf[k]
+        block_sum = exp_shifted_sum(buf, nb, block_max, bits)
         # Merge this block's (max, sum, weighted sum) into the running one.
         if block_max > run_max:
             shrink = np.exp(run_max - block_max)

@@ -22,7 +22,7 @@ import numpy as np
 
 from numdiff._kernels.jit import jit
 from numdiff._kernels.minmax import fast_max
-from numdiff._kernels.vexp import exp_nonpositive_inplace
+from numdiff._kernels.vexp import exp_shifted_sum
 
 
 @jit
@@ -43,9 +43,12 @@ def tile_weights(
         a = alpha[i]
         coef = a / sigma2[i]
         row = tile[i]
+        top = -np.inf
         for k in range(n_cols):
             row[k] = coef * (row[k] - 0.5 * a * sq_norms[k])
+            top = fast_max(top, row[k])
         if refine[i]:
+            top = -np.inf
             for k in range(n_cols):
                 row[k] -= ref_logit[i]
                 if row[k] >= -window:
@@ -54,14 +57,7 @@ def tile_weights(
                         dx = block_data[k, j] - ref_point[i, j]
                         e += dx * (2.0 * u[i, j] - a * dx)
                     row[k] = 0.5 * coef * e
-        top = -np.inf
-        for k in range(n_cols):
-            top = fast_max(top, row[k])
-        for k in range(n_cols):
-            row[k] -= top
-        exp_nonpositive_inplace(row, n_cols, bits)
-        total = 0.0
-        for k in range(n_cols):
-            total += row[k]
+                top = max(top, row[k])
+        total = exp_shifted_sum(row, n_cols, top, bits)
         block_max[i] = top
         block_sum[i] = total

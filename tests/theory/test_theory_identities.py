@@ -27,7 +27,8 @@ def test_closed_form_matches_monte_carlo():
 
 
 @given(
-    var=st.lists(st.floats(0.0, 1e6), min_size=1, max_size=6),
+    # Subnormal variances lose relative precision in any formula; keep them out.
+    var=st.lists(st.floats(0.0, 1e6, allow_subnormal=False), min_size=1, max_size=6),
     alpha=st.floats(1e-3, 1.0),
     sigma2=st.floats(1e-8, 1e3),
 )
