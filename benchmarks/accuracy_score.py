@@ -18,7 +18,7 @@ import numpy as np
 import numdiff as nd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "numdiff"))
-from test_score_oracle import mp_oracle  # noqa: E402
+from test_score_oracle import mp_oracle
 
 
 def ou_time(sigma2):
