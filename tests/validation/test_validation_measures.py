@@ -95,3 +95,24 @@ def test_mean_norm_of_a_standard_gaussian():
     # d = 5 by Monte Carlo: 2e5 draws, standard error 0.0013; band 0.006 is 4.6 s.e.
     z = np.random.default_rng(4).standard_normal((200000, 5))
     assert mean_norm_gaussian(5) == pytest.approx(np.linalg.norm(z, axis=1).mean(), abs=0.006)
+
+
+def test_digits_memorization_cell_matches_exact_samples():
+    """The 8x8 digits path (scikit-learn extra): at each saved delta the sampler's
+    memorized fraction agrees with exact p_delta samples within 4 binomial s.e.
+    (n = 400 sampler, 4000 exact samples, seed 5). The deltas sit in the transition
+    (fractions about 0.4 and 0.93), where a wrong sampler would show."""
+    pytest.importorskip("sklearn")
+    from validation.studies.memorization import memorization_cell
+
+    config = {
+        "family": "digits", "data_seed": 0, "n_data": 60, "T": 8.0, "deltas": [3e-3, 1e-3],
+        "h_lambda": 0.05, "n": 400, "process": "ode", "solver": "ddim", "n_exact": 4000,
+        "n_boot": 50,
+    }
+    out = memorization_cell(config, 5)
+    assert out["dim"] == 64 and out["success"]
+    for row in out["rows"]:
+        p = row["memorized_exact"]
+        se = np.sqrt(max(p * (1 - p), 1e-4) / config["n"])
+        assert abs(row["memorized"] - p) <= 4 * se, row
