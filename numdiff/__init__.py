@@ -1,6 +1,7 @@
 """numdiff: exact, fast and tested numerics for the memorization effect of diffusion models."""
 
 from numdiff import grids, metrics, solvers
+from numdiff.neighbors import nearest_neighbors
 from numdiff.sampling import SampleResult, sample
 from numdiff.schedules import OU, VE, Schedule, VPCosine, VPLinear
 from numdiff.score import EmpiricalScore
@@ -15,6 +16,7 @@ __all__ = [
     "VPLinear",
     "grids",
     "metrics",
+    "nearest_neighbors",
     "sample",
     "solvers",
 ]

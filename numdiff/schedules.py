@@ -18,8 +18,12 @@ override it with closed forms written to avoid cancellation near ``t = 0``.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from numpy.polynomial import legendre
+
+from numdiff._checks import as_real_array
 
 __all__ = ["OU", "VE", "Schedule", "VPCosine", "VPLinear"]
 
@@ -52,14 +56,14 @@ def _composite_rule(n, levels):
 
 
 _NODES, _WEIGHTS, _INTEG = _composite_rule(_NODES_PER_PANEL, _GRADING_LEVELS)
+# lam_inv searches t up to e^LOG_T_LIMIT on an unbounded domain; a value of lam
+# not reached by then is reported as unreachable.
+LOG_T_LIMIT = 700.0
 
 
 def _as_time(t, t_max, name="t"):
     """Validate times: finite, in ``[0, t_max]``; return a float64 array."""
-    try:
-        arr = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a real number or array of real numbers") from err
+    arr = as_real_array(t, name)
     if np.isnan(arr).any():
         raise ValueError(f"{name} contains NaN")
     if (arr < 0).any():
@@ -67,6 +71,25 @@ def _as_time(t, t_max, name="t"):
     if (arr > t_max).any():
         raise ValueError(f"{name} must be <= the schedule's t_max = {t_max}; got max {arr.max()!r}")
     return arr
+
+
+def _as_parameter(value, name):
+    """A real scalar parameter as a float, or a TypeError naming it (not a string,
+    None, a bool or a complex number, which ``float()`` would accept or misname)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    return float(value)
+
+
+def _finite(values, what, t):
+    """``values`` if all finite, else a ValueError saying which coefficient overflows."""
+    if not np.isfinite(values).all():
+        bad = np.asarray(t)[~np.isfinite(values)] if np.ndim(t) else t
+        raise ValueError(
+            f"b, a: {what} overflows float64 at t = {np.min(bad)!r}; "
+            "the coefficients are too large on [0, t]"
+        )
+    return values
 
 
 class Schedule:
@@ -97,7 +120,7 @@ class Schedule:
             raise TypeError("b must be a callable of time")
         if not callable(a):
             raise TypeError("a must be a callable of time")
-        t_max = float(t_max)
+        t_max = _as_parameter(t_max, "t_max")
         if not t_max > 0:
             raise ValueError(f"t_max must be > 0; got {t_max!r}")
         self._b, self._a, self.t_max = b, a, t_max
@@ -107,41 +130,112 @@ class Schedule:
 
     # -- coefficients -----------------------------------------------------
     def _eval(self, fn, t, name):
-        val = np.broadcast_to(np.asarray(fn(t), dtype=np.float64), t.shape)
+        val = as_real_array(fn(t), f"{name}(t)")
+        try:
+            val = np.broadcast_to(val, t.shape)
+        except ValueError:
+            raise ValueError(
+                f"{name}(t) must return an array of t's shape {t.shape} (or a scalar); "
+                f"got shape {val.shape}"
+            ) from None
         if not np.isfinite(val).all():
             raise ValueError(f"{name}(t) is not finite at some t in [0, {t.max()!r}]")
         return val
 
     def b(self, t):
-        """Drift coefficient ``b_t``; ndarray of ``t``'s shape."""
+        """Drift coefficient ``b_t``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        ndarray, the shape of ``t``
+        """
         return self._eval(self._b, _as_time(t, self.t_max), "b")
 
     def a2(self, t):
-        """Squared diffusion ``a_t^2``; ndarray of ``t``'s shape."""
+        """Squared diffusion ``a_t^2``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        ndarray, the shape of ``t``
+        """
         return self._eval(self._a, _as_time(t, self.t_max), "a") ** 2
 
     def a(self, t):
-        """Diffusion coefficient ``a_t >= 0``; ndarray of ``t``'s shape."""
+        """Diffusion coefficient ``a_t >= 0``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        ndarray, the shape of ``t``
+        """
         return np.sqrt(self.a2(t))
 
     # -- integrals --------------------------------------------------------
     def mu(self, t):
-        """``mu_t = int_0^t b_s ds``; ndarray of ``t``'s shape."""
+        """``mu_t = int_0^t b_s ds``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        ndarray, the shape of ``t``
+        """
         t = _as_time(t, self.t_max)
-        return self._mu(t)
+        return _finite(self._mu(t), "mu_t", t)
 
     def _mu(self, t):
         s = t[..., None] * _NODES
         return t * (self._eval(self._b, s, "b") @ _WEIGHTS)
 
     def alpha(self, t):
-        """``alpha_t = exp(-mu_t)``; ndarray of ``t``'s shape."""
-        return np.exp(-self.mu(t))
+        """``alpha_t = exp(-mu_t)``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        ndarray, the shape of ``t``
+            Positive; may underflow to 0 where ``mu_t > 745``.
+        """
+        t = _as_time(t, self.t_max)
+        with np.errstate(over="ignore"):
+            return _finite(np.exp(-self.mu(t)), "alpha_t", t)
 
     def sigma2(self, t):
-        """Conditional variance ``sigma_t^2``; ndarray of ``t``'s shape."""
+        """Conditional variance ``sigma_t^2``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        ndarray, the shape of ``t``
+        """
         t = _as_time(t, self.t_max)
-        return self._sigma2(t)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _finite(self._sigma2(t), "sigma2_t", t)
 
     def _sigma2(self, t):
         return self._mu_sigma2(t)[1]
@@ -164,12 +258,40 @@ class Schedule:
         return mu_t, out
 
     def lam(self, t):
-        """``lambda_t = log(alpha_t / sigma_t)`` (``+inf`` at ``t = 0``)."""
-        return self._lam(_as_time(t, self.t_max))
+        """Half log signal-to-noise ratio ``lambda_t = log(alpha_t / sigma_t)``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        ndarray, the shape of ``t``
+            Decreasing in ``t``; ``+inf`` at ``t = 0``.
+        """
+        t = _as_time(t, self.t_max)
+        return self._lam(t)
 
     def lam_inv(self, lam):
-        """Time ``t`` with ``lam(t) = lam``; ndarray of ``lam``'s shape.
+        """Time ``t`` with ``lam(t) = lam``.
 
+        Parameters
+        ----------
+        lam : float or array_like
+            Finite values in the range of :meth:`lam` on ``(0, t_max]``.
+
+        Returns
+        -------
+        ndarray, the shape of ``lam``
+
+        Raises
+        ------
+        ValueError
+            Naming ``lam`` when a value is not reached by the schedule.
+
+        Notes
+        -----
         A 65-point table of ``lam`` on a log-spaced bracket gives a starting
         point and a bracket; then safeguarded Newton steps in ``log t`` (``d lam
         / d log t = -t a_t^2 / (2 sigma2_t)``), each one quadrature, converge to
@@ -180,11 +302,25 @@ class Schedule:
         if flat.size == 0:
             return np.empty(target.shape)
         log_hi = np.log(min(self.t_max, 1.0))
-        while self._lam(np.exp(log_hi)) > flat.min():  # unbounded domain: grow
-            log_hi = min(log_hi + 2.0, np.log(self.t_max))
+        lam_hi = self._lam(np.exp(log_hi))
+        while lam_hi > flat.min():  # unbounded domain: grow
+            grown = min(log_hi + 2.0, np.log(self.t_max), LOG_T_LIMIT)
+            # lam has levelled off (sigma2 converges) or the domain is exhausted.
+            lam_grown = self._lam(np.exp(grown)) if grown > log_hi else lam_hi
+            if not lam_grown < lam_hi:
+                raise ValueError(
+                    f"lam = {flat.min()!r} is not reached by this schedule: lam(t) >= "
+                    f"{float(lam_hi)!r} up to t = {np.exp(log_hi):.3g}"
+                )
+            log_hi, lam_hi = grown, lam_grown
         log_lo = log_hi - 14.0
         while log_lo > -740.0 and self._lam(np.exp(log_lo)) < flat.max():
             log_lo -= 14.0
+        if self._lam(np.exp(log_lo)) < flat.max():
+            raise ValueError(
+                f"lam = {flat.max()!r} is not reached by this schedule: lam(t) <= "
+                f"{float(self._lam(np.exp(log_lo)))!r} down to t = {np.exp(log_lo):.3g}"
+            )
         grid = np.linspace(log_lo, log_hi, 65)
         table = self._lam(np.exp(grid))  # decreasing
         pos = np.clip(np.searchsorted(-table, -flat), 1, grid.size - 1)
@@ -213,10 +349,7 @@ class Schedule:
             return -mu - 0.5 * np.log(sigma2)
 
     def _check_lam(self, lam):
-        try:
-            arr = np.asarray(lam, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise TypeError("lam must be a real number or array of real numbers") from err
+        arr = as_real_array(lam, "lam")
         if not np.isfinite(arr).all():
             raise ValueError("lam must be finite")
         lam_end = float(self.lam(self.t_max)) if np.isfinite(self.t_max) else -np.inf
@@ -260,7 +393,7 @@ class _VariancePreserving(_ClosedForm):
 
     def _mu_of_lam(self, lam):
         # alpha^2 / sigma^2 = e^{2 lam}  with  sigma^2 = 1 - alpha^2.
-        return 0.5 * np.log1p(np.exp(-2.0 * lam))
+        return 0.5 * np.logaddexp(0.0, -2.0 * lam)  # log1p(e^{-2 lam}), no overflow
 
 
 class OU(_VariancePreserving):
@@ -294,7 +427,8 @@ class VPLinear(_VariancePreserving):
     """
 
     def __init__(self, beta_min=0.1, beta_max=20.0):
-        beta_min, beta_max = float(beta_min), float(beta_max)
+        beta_min = _as_parameter(beta_min, "beta_min")
+        beta_max = _as_parameter(beta_max, "beta_max")
         if not (np.isfinite(beta_min) and beta_min >= 0):
             raise ValueError(f"beta_min must be finite and >= 0; got {beta_min!r}")
         if not (np.isfinite(beta_max) and beta_max >= beta_min and beta_max > 0):
@@ -327,7 +461,7 @@ class VPCosine(_VariancePreserving):
     """
 
     def __init__(self, s=0.008, t_max=0.999):
-        s, t_max = float(s), float(t_max)
+        s, t_max = _as_parameter(s, "s"), _as_parameter(t_max, "t_max")
         if not (np.isfinite(s) and s > 0):
             raise ValueError(f"s must be finite and > 0; got {s!r}")
         if not 0 < t_max < 1:
@@ -377,7 +511,8 @@ class VE(_ClosedForm):
     """
 
     def __init__(self, sigma_min=0.01, sigma_max=50.0):
-        sigma_min, sigma_max = float(sigma_min), float(sigma_max)
+        sigma_min = _as_parameter(sigma_min, "sigma_min")
+        sigma_max = _as_parameter(sigma_max, "sigma_max")
         if not (np.isfinite(sigma_min) and sigma_min > 0):
             raise ValueError(f"sigma_min must be finite and > 0; got {sigma_min!r}")
         if not (np.isfinite(sigma_max) and sigma_max > sigma_min):
@@ -393,14 +528,19 @@ class VE(_ClosedForm):
         return np.zeros_like(t)
 
     def _a2_closed(self, t):
-        return 2.0 * self._log_ratio * self.sigma_min**2 * np.exp(2.0 * self._log_ratio * t)
+        return 2.0 * self._log_ratio * np.exp(2.0 * (np.log(self.sigma_min) + self._log_ratio * t))
 
     def _mu_closed(self, t):
         return np.zeros_like(t)
 
     def _sigma2_closed(self, t):
-        return self.sigma_min**2 * np.expm1(2.0 * self._log_ratio * t)
+        # sigma(t)^2 (1 - e^{-2 L t}): no overflow of sigma_min^2 e^{2 L t} - sigma_min^2
+        # for a wide range (sigma_max = 1e150), no cancellation near t = 0.
+        growth = 2.0 * self._log_ratio * t
+        return np.exp(2.0 * np.log(self.sigma_min) + growth) * -np.expm1(-growth)
 
     def lam_inv(self, lam):
         lam = self._check_lam(lam)
-        return np.log1p(np.exp(-2.0 * lam) / self.sigma_min**2) / (2.0 * self._log_ratio)
+        # log1p(e^{-2 lam} / sigma_min^2), formed without overflow.
+        log_ratio2 = np.logaddexp(0.0, -2.0 * (lam + np.log(self.sigma_min)))
+        return log_ratio2 / (2.0 * self._log_ratio)

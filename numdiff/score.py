@@ -17,17 +17,21 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from numdiff._kernels.direct import knn_direct, mixture_moments_direct
+from numdiff._checks import as_count, as_real_array
+from numdiff._checks import as_points as _as_points
+from numdiff._kernels.direct import log_weights_direct, mixture_moments_direct
 from numdiff._kernels.exact import residual_rows
 from numdiff._kernels.tiles import tile_weights
+from numdiff.neighbors import knn_centred
 from numdiff.schedules import Schedule
 
-__all__ = ["EmpiricalScore"]
+__all__ = ["EmpiricalScore", "TopWeights"]
 
 # Dimension up to which the direct-difference kernel beats the BLAS path
 # (benchmarks/bench_score.py).
@@ -38,13 +42,37 @@ DIRECT_BLOCK = 512
 TILE_ROWS = 512
 TILE_COLS = 4096
 # BLAS logits whose rounding estimate exceeds this are refined by direct
-# differences (tests/numdiff/test_score_oracle.py holds both sides to 1e-12).
+# differences (tests/numdiff/test_score_oracle.py holds both sides to a small
+# multiple of eps).
 LOGIT_TOL = 1e-12
-# Largest dense weight matrix (M * N entries, 1 GiB) before top_k is required.
+# BLAS rows whose rounding estimate, times d, exceeds this many nats go to the
+# direct kernel: the BLAS logits can no longer tell which entries are near the top.
+DIRECT_ROW_NATS = 1.0
+# Largest dense weight matrix (M * N entries, 1 GiB) before top_weights is required.
 DENSE_WEIGHTS_MAX = 1 << 27
-# Entries within this many nats of the reference are recomputed when refining;
-# exp(-40) is below the float64 resolution of a sum whose largest term is 1.
+# Entries within this many nats of the reference (plus the row's rounding bound)
+# are recomputed when refining; exp(-40) is below the float64 resolution of a sum
+# whose largest term is 1.
 REFINE_WINDOW = 40.0
+# Coordinates are limited to this magnitude: beyond it the differences x_k - x_r
+# of the kernels can overflow float64.
+MAX_MAGNITUDE = 1e300
+_BIGGEST = np.finfo(np.float64).max
+
+
+class TopWeights(NamedTuple):
+    """The largest posterior weights of each query (:meth:`EmpiricalScore.top_weights`).
+
+    Attributes
+    ----------
+    index : ndarray of int64, shape (M, k)
+        Data indices, by decreasing weight.
+    weight : ndarray, shape (M, k)
+        The weights ``w_k(t, x)`` (normalised over all ``N`` points).
+    """
+
+    index: np.ndarray
+    weight: np.ndarray
 
 
 @cache
@@ -54,23 +82,10 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _as_points(x, dim, name="x"):
-    """Validate points: ``(M, d)`` (or ``(d,)``) finite reals -> float64 ``(M, d)``."""
-    if isinstance(x, (str, bytes)):
-        raise TypeError(f"{name} must be an array of real numbers")
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be an array of real numbers") from err
-    if arr.ndim == 1 and dim is not None:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (M, d); got shape {arr.shape}")
-    if dim is not None and arr.shape[1] != dim:
-        raise ValueError(f"{name} must have d = {dim} columns; got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return np.ascontiguousarray(arr)
+def _check_magnitude(arr, name):
+    if arr.size and np.abs(arr).max() > MAX_MAGNITUDE:
+        raise ValueError(f"{name}: coordinates beyond {MAX_MAGNITUDE:g} are not supported")
+    return arr
 
 
 class EmpiricalScore:
@@ -79,37 +94,40 @@ class EmpiricalScore:
     Parameters
     ----------
     data : array_like, shape (N, d)
-        Training points, finite.
+        Training points, finite, ``|x_k| <= 1e300`` (any real dtype or memory order).
     schedule : Schedule
         The forward process (``nd.OU()``, ``nd.VPLinear()``, ...).
 
     Notes
     -----
     All methods take ``t`` as a scalar or an array of shape ``(M,)`` (one time
-    per query), with ``0 < t <= schedule.t_max``, and ``x`` of shape ``(M, d)``.
-    Memory is ``O((M + N) d)`` plus one tile; there is never an ``M x N x d``
-    temporary. Results are accurate to about 1e-14 relative to the data's scale
-    (tests/numdiff/test_score_oracle.py compares with 50-digit mpmath).
+    per query), with ``0 < t <= schedule.t_max`` and ``sigma2_t`` a normal float
+    (``>= 2.2e-308``), and ``x`` of shape ``(M, d)``. Memory is ``O((M + N) d)``
+    plus one tile; there is never an ``M x N x d`` temporary. Accuracy and its
+    limits: docs/numerics.md#accuracy (tests/numdiff/test_score_oracle.py and
+    tests/numdiff/test_score_fuzz.py compare with 50-digit references).
     """
 
     def __init__(self, data, schedule):
         if not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be a numdiff Schedule; got {type(schedule).__name__}")
-        data = _as_points(data, None, "data")
+        data = _check_magnitude(_as_points(data, None, "data"), "data")
         if data.shape[0] == 0 or data.shape[1] == 0:
             raise ValueError(f"data must be non-empty; got shape {data.shape}")
         self.data = data
         self.schedule = schedule
         self.n_data, self.dim = data.shape
         self._data_t = np.ascontiguousarray(data.T)
+        self._data_absmax = float(np.abs(data).max())
         # Centred copy for the BLAS path: the softmax is invariant to the shift,
         # and centring shrinks |y_k|, hence the rounding of x . y_k.
         self._centre = data.mean(axis=0)
         self._centred = data - self._centre
         self._centred_t = np.ascontiguousarray(self._centred.T)
-        self._sq_norms = np.einsum("ij,ij->i", self._centred, self._centred)
-        # Scale of the rounding of x . y_k: |y_k| plus the centring's own error.
-        self._radius = float(np.sqrt(self._sq_norms.max()) + np.linalg.norm(self._centre))
+        with np.errstate(over="ignore"):
+            self._sq_norms = np.einsum("ij,ij->i", self._centred, self._centred)
+            # Scale of the rounding of x . y_k: |y_k| plus the centring's own error.
+            self._radius = float(np.sqrt(self._sq_norms.max()) + np.linalg.norm(self._centre))
 
     def __repr__(self):
         return f"EmpiricalScore(N={self.n_data}, d={self.dim}, schedule={self.schedule!r})"
@@ -120,82 +138,128 @@ class EmpiricalScore:
 
         Parameters
         ----------
-        t : float or ndarray, shape (M,)
-        x : ndarray, shape (M, d)
+        t : float or array_like, shape (M,)
+            Times in ``(0, schedule.t_max]``.
+        x : array_like, shape (M, d)
+            Queries.
 
         Returns
         -------
         ndarray, shape (M, d)
+            Inside the convex hull of the data.
         """
         x, alpha, sigma2 = self._prepare(t, x)
         return self._moments(x, alpha, sigma2)[0]
 
     def score(self, t, x):
-        """Score ``grad log p_t(x) = (alpha_t D(t, x) - x) / sigma2_t``, shape ``(M, d)``."""
+        """Score ``grad log p_t(x) = (alpha_t D(t, x) - x) / sigma2_t``.
+
+        Formed as ``(alpha (D - x_r) - u) / sigma2`` with ``x_r`` the nearest data
+        point and ``u = x - alpha x_r`` compensated, so that a large ``|x|`` costs
+        no relative accuracy (docs/numerics.md#accuracy).
+
+        Parameters
+        ----------
+        t : float or array_like, shape (M,)
+            Times in ``(0, schedule.t_max]``.
+        x : array_like, shape (M, d)
+            Queries.
+
+        Returns
+        -------
+        ndarray, shape (M, d)
+            ``inf`` only where the exact score exceeds the float64 range.
+        """
         x, alpha, sigma2 = self._prepare(t, x)
-        denoised = self._moments(x, alpha, sigma2)[0]
-        return (alpha[:, None] * denoised - x) / sigma2[:, None]
+        resid = self._moments(x, alpha, sigma2)[2]
+        with np.errstate(over="ignore"):
+            return resid / sigma2[:, None]
 
     def log_density(self, t, x):
-        """Normalised ``log p_t(x)`` of the Gaussian mixture, shape ``(M,)``."""
+        """Normalised ``log p_t(x)`` of the Gaussian mixture.
+
+        Parameters
+        ----------
+        t : float or array_like, shape (M,)
+            Times in ``(0, schedule.t_max]``.
+        x : array_like, shape (M, d)
+            Queries.
+
+        Returns
+        -------
+        ndarray, shape (M,)
+            ``-inf`` only where the exact value is below ``-1.8e308``.
+        """
         x, alpha, sigma2 = self._prepare(t, x)
         logsum = self._moments(x, alpha, sigma2)[1]
         return logsum - np.log(self.n_data) - 0.5 * self.dim * np.log(2.0 * np.pi * sigma2)
 
-    def weights(self, t, x, top_k=None):
-        """Posterior weights ``w_k(t, x)`` over the data indices.
+    def weights(self, t, x):
+        """Posterior weights ``w_k(t, x) = softmax_k(-|x - alpha_t x_k|^2 / (2 sigma2_t))``.
 
         Parameters
         ----------
-        t : float or ndarray, shape (M,)
-        x : ndarray, shape (M, d)
-        top_k : int, optional
-            Return only the ``top_k`` largest weights per query.
+        t : float or array_like, shape (M,)
+            Times in ``(0, schedule.t_max]``.
+        x : array_like, shape (M, d)
+            At least one query; ``M * N <= 2^27`` (use :meth:`top_weights` beyond).
 
         Returns
         -------
         ndarray, shape (M, N)
-            Dense weights (rows sum to 1), when ``top_k`` is None.
-        (idx, w) : ndarray int64, shape (M, top_k), and ndarray, shape (M, top_k)
-            Indices and weights sorted by decreasing weight, otherwise.
+            Rows sum to 1 within ``N`` ulps.
         """
         x, alpha, sigma2 = self._prepare(t, x)
-        if top_k is not None:
-            if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
-                raise TypeError("top_k must be an int")
-            if not 1 <= top_k <= self.n_data:
-                raise ValueError(f"top_k must be in [1, N = {self.n_data}]; got {top_k}")
-        if top_k is None and x.shape[0] * self.n_data > DENSE_WEIGHTS_MAX:
+        if x.shape[0] == 0:
+            raise ValueError("x must hold at least one query; got shape (0, d)")
+        if x.shape[0] * self.n_data > DENSE_WEIGHTS_MAX:
             raise ValueError(
-                f"top_k: dense weights would hold M * N = {x.shape[0] * self.n_data} numbers; "
-                f"pass top_k (e.g. top_k=16) for large N"
+                f"x: dense weights would hold M * N = {x.shape[0] * self.n_data} numbers; "
+                "use top_weights(t, x, k) for large N"
             )
-        logsum = self._moments(x, alpha, sigma2)[1]
+        return self._normalised_weights(x, alpha, sigma2)
+
+    def top_weights(self, t, x, k):
+        """The ``k`` largest posterior weights of each query.
+
+        Parameters
+        ----------
+        t : float or array_like, shape (M,)
+            Times in ``(0, schedule.t_max]``.
+        x : array_like, shape (M, d)
+            At least one query.
+        k : int
+            ``1 <= k <= N``.
+
+        Returns
+        -------
+        TopWeights
+            ``index`` (int64) and ``weight``, both of shape ``(M, k)``, by
+            decreasing weight (ties by lower index).
+        """
+        x, alpha, sigma2 = self._prepare(t, x)
+        if x.shape[0] == 0:
+            raise ValueError("x must hold at least one query; got shape (0, d)")
+        k = as_count(k, "k", 1, self.n_data)
         rows = max(1, (1 << 22) // self.n_data)
-        dense, idx_out, w_out = [], [], []
+        idx_out, w_out = [], []
         for lo in range(0, x.shape[0], rows):
             sl = slice(lo, lo + rows)
-            sq = self._scaled_sq_dist(x[sl], alpha[sl])
-            logw = -sq / (2.0 * sigma2[sl, None]) - logsum[sl, None]
-            if top_k is None:
-                dense.append(np.exp(logw))
-                continue
-            idx = np.argpartition(-logw, top_k - 1, axis=1)[:, :top_k]
-            part = np.take_along_axis(logw, idx, axis=1)
-            order = np.argsort(-part, axis=1, kind="stable")
-            idx_out.append(np.take_along_axis(idx, order, axis=1))
-            w_out.append(np.exp(np.take_along_axis(part, order, axis=1)))
-        if top_k is None:
-            return np.concatenate(dense)
-        return np.concatenate(idx_out).astype(np.int64), np.concatenate(w_out)
+            w = self._normalised_weights(x[sl], alpha[sl], sigma2[sl])
+            idx = np.argsort(-w, axis=1, kind="stable")[:, :k]
+            idx_out.append(idx)
+            w_out.append(np.take_along_axis(w, idx, axis=1))
+        return TopWeights(np.concatenate(idx_out).astype(np.int64), np.concatenate(w_out))
 
     def nearest(self, x, k=1):
         """The ``k`` training points nearest to each query (Euclidean).
 
         Parameters
         ----------
-        x : ndarray, shape (M, d)
-        k : int
+        x : array_like, shape (M, d)
+            Queries.
+        k : int, optional
+            ``1 <= k <= N``; default 1.
 
         Returns
         -------
@@ -204,18 +268,13 @@ class EmpiricalScore:
             Sorted by increasing distance.
         """
         x = _as_points(x, self.dim)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError("k must be an int")
-        if not 1 <= k <= self.n_data:
-            raise ValueError(f"k must be in [1, N = {self.n_data}]; got {k}")
-        return self._knn(x - self._centre, k)
+        k = as_count(k, "k", 1, self.n_data)
+        return knn_centred(self._centred, x - self._centre, k, self._centred_t, self._sq_norms)
 
     # -- internals ------------------------------------------------------------
     def _prepare(self, t, x):
-        x = _as_points(x, self.dim)
-        t_arr = np.asarray(t, dtype=np.float64) if not isinstance(t, (str, bytes)) else None
-        if t_arr is None:
-            raise TypeError("t must be a real number or an array of shape (M,)")
+        x = _check_magnitude(_as_points(x, self.dim), "x")
+        t_arr = as_real_array(t, "t")
         if t_arr.ndim != 0 and t_arr.shape != (x.shape[0],):
             raise ValueError(f"t must be a scalar or of shape (M,) = ({x.shape[0]},); got {t_arr.shape}")
         if np.isnan(t_arr).any():
@@ -230,33 +289,84 @@ class EmpiricalScore:
             uniq, inverse = np.unique(t_arr, return_inverse=True)
             alpha = self.schedule.alpha(uniq)[inverse]
             sigma2 = self.schedule.sigma2(uniq)[inverse]
-        if not (sigma2 > 0).all():
-            raise ValueError("t: sigma_t^2 underflows to 0 at this time; use a larger t")
+        if not (sigma2 >= np.finfo(np.float64).tiny).all():
+            # A subnormal sigma2 has lost relative precision (and 0 is a point mass).
+            raise ValueError(
+                "t: sigma_t^2 is below the smallest normal float (2.2e-308) at this time; "
+                "use a larger t"
+            )
+        if not (alpha > 0).all():
+            raise ValueError("t: alpha_t underflows to 0 at this time; use a smaller t")
         return x, alpha, sigma2
 
+    def _scales(self, x, alpha, sigma2):
+        """Per query: the power of two ``scale`` of the kernels, ``coef = alpha /
+        (2 sigma2 scale)`` clamped to the float range, and ``(mant, expo)`` with
+        ``1 / (2 sigma2 scale^2) = mant * 2^expo`` (formed without overflow)."""
+        top = np.maximum(np.abs(x).max(axis=1, initial=0.0), alpha * self._data_absmax)
+        # scale = 2^-e with 2^(e-1) <= top < 2^e; kept within [2^-1000, 2^500] so that
+        # the split in the compensated product cannot overflow.
+        expo_top = np.clip(np.frexp(np.where(top > 0, top, 1.0))[1], -500, 1000)
+        scale = np.ldexp(1.0, -expo_top)
+        mant, expo_s2 = np.frexp(sigma2)
+        with np.errstate(over="ignore"):
+            coef = np.minimum(np.ldexp(alpha / (2.0 * mant), expo_top - expo_s2), _BIGGEST)
+        return scale, coef, 1.0 / (2.0 * mant), 2 * expo_top - expo_s2
+
     def _moments(self, x, alpha, sigma2):
-        """``D (M, d)`` and ``log sum_k exp(-|x - alpha x_k|^2 / (2 sigma2)) (M,)``."""
+        """``D (M, d)``, ``log sum_k exp(-|x - alpha x_k|^2 / (2 sigma2)) (M,)`` and
+        ``sigma2 * score (M, d)``."""
         denoised = np.empty_like(x)
         logsum = np.empty(x.shape[0])
+        resid = np.empty_like(x)
         if x.shape[0] == 0:
-            return denoised, logsum
+            return denoised, logsum, resid
         if self.dim <= DIRECT_MAX_DIM:
-            block = min(DIRECT_BLOCK, self.n_data)
-            mixture_moments_direct(x, alpha, sigma2, self.data, self._data_t, block, denoised, logsum)
+            self._moments_direct(x, alpha, sigma2, denoised, logsum, resid)
         else:
-            self._moments_blas(x, alpha, sigma2, denoised, logsum)
-        return denoised, logsum
+            self._moments_blas(x, alpha, sigma2, denoised, logsum, resid)
+        return denoised, logsum, resid
 
-    def _moments_blas(self, x, alpha, sigma2, denoised, logsum):
+    def _moments_direct(self, x, alpha, sigma2, denoised, logsum, resid):
+        scale, coef, mant, expo = self._scales(x, alpha, sigma2)
+        u2 = np.empty(x.shape[0])
+        block = min(DIRECT_BLOCK, self.n_data)
+        mixture_moments_direct(
+            x, alpha, scale, coef, self.data, self._data_t, block, denoised, logsum, u2, resid
+        )
+        # |u|^2 / (2 sigma2) = u2 * mant * 2^expo; ldexp saturates to inf, the
+        # correctly rounded value when it exceeds the float range.
+        with np.errstate(over="ignore"):
+            logsum -= np.ldexp(u2 * mant, expo)
+
+    def _moments_blas(self, x, alpha, sigma2, denoised, logsum, resid):
+        xc = x - alpha[:, None] * self._centre
+        with np.errstate(over="ignore", invalid="ignore"):
+            bound = (
+                np.finfo(float).eps * alpha
+                * (np.linalg.norm(xc, axis=1) * self._radius + alpha * self._radius**2) / sigma2
+            )
+        # Rows whose BLAS logits are too coarse to locate the top entries (or would
+        # overflow) take the direct kernel: O(N d) scalar work, exact to rounding.
+        direct = ~(bound * self.dim <= DIRECT_ROW_NATS)
+        if direct.any():
+            out = [np.empty_like(x[direct]), np.empty(direct.sum()), np.empty_like(x[direct])]
+            self._moments_direct(x[direct], alpha[direct], sigma2[direct], *out)
+            denoised[direct], logsum[direct], resid[direct] = out
+        rows = np.flatnonzero(~direct)
+        if rows.size == 0:
+            return
         # Query blocks are independent; memory O(workers * TILE_ROWS * (TILE_COLS + d)).
         # Each worker runs single-threaded BLAS and the serial tile kernel, so the
         # matrix multiplies of one block overlap the exponentials of another: at
         # d = 64 (K = 64 GEMMs) this beats two-threaded BLAS calls in sequence.
         def run(lo):
-            q = slice(lo, lo + TILE_ROWS)
-            denoised[q], logsum[q] = self._moments_blas_rows(x[q], alpha[q], sigma2[q])
+            q = rows[lo : lo + TILE_ROWS]
+            denoised[q], logsum[q], resid[q] = self._moments_blas_rows(
+                x[q], xc[q], alpha[q], sigma2[q], bound[q]
+            )
 
-        starts = range(0, x.shape[0], TILE_ROWS)
+        starts = range(0, rows.size, TILE_ROWS)
         workers = min(numba.get_num_threads(), len(starts))
         if workers == 1:
             for lo in starts:
@@ -265,22 +375,20 @@ class EmpiricalScore:
         with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
             list(pool.map(run, starts))
 
-    def _moments_blas_rows(self, x, alpha, sigma2):
+    def _moments_blas_rows(self, x, xc, alpha, sigma2, bound):
         y, sq_norms = self._centred, self._sq_norms
-        xc = x - alpha[:, None] * self._centre
         xc_sq = np.einsum("ij,ij->i", xc, xc)
-        bound = (
-            np.finfo(float).eps * alpha
-            * (np.sqrt(xc_sq) * self._radius + alpha * self._radius**2) / sigma2
-        )
         refine = bound > LOGIT_TOL
+        # The entries to recompute: within the window of the reference, widened by
+        # the rounding of both the entry and the reference (each <= d * bound).
+        window = REFINE_WINDOW + 4.0 * self.dim * bound
         # Refined rows work relative to their nearest data point x_r, in the raw
         # (uncentred) coordinates, where x_k - x_r is exact for close points.
         ref_point = np.zeros_like(x)
         ref_logit = np.zeros(x.shape[0])
         if refine.any():
             a = alpha[refine]
-            ref = self._knn(xc[refine] / a[:, None], 1)[0][:, 0]
+            ref = knn_centred(y, xc[refine] / a[:, None], 1, self._centred_t, sq_norms)[0][:, 0]
             ref_point[refine] = self.data[ref]
             ref_logit[refine] = (a / sigma2[refine]) * (
                 np.einsum("ij,ij->i", xc[refine], y[ref]) - 0.5 * a * sq_norms[ref]
@@ -299,7 +407,7 @@ class EmpiricalScore:
             np.matmul(xc, y[cols].T, out=tile)
             tile_weights(
                 tile, alpha, sigma2, sq_norms[cols], refine, ref_logit, ref_point, u,
-                self.data[cols], REFINE_WINDOW, block_max, block_sum,
+                self.data[cols], window, block_max, block_sum,
             )
             new_max = np.maximum(run_max, block_max)
             shrink = np.exp(run_max - new_max)
@@ -308,34 +416,16 @@ class EmpiricalScore:
             acc = acc * shrink[:, None] + (tile @ y[cols]) * grow[:, None]
             run_max = new_max
         base = np.where(refine, np.einsum("ij,ij->i", u, u), xc_sq)
-        return self._centre + acc / run_sum[:, None], run_max + np.log(run_sum) - base / (2.0 * sigma2)
+        denoised = self._centre + acc / run_sum[:, None]
+        resid = alpha[:, None] * (denoised - ref_point) - u
+        return denoised, run_max + np.log(run_sum) - base / (2.0 * sigma2), resid
 
-    def _scaled_sq_dist(self, x, alpha):
-        """``|x_m - alpha_m x_k|^2`` by direct differences, shape ``(M, N)``."""
-        out = np.zeros((x.shape[0], self.n_data))
-        for j in range(self.dim):
-            diff = x[:, j, None] - alpha[:, None] * self._data_t[j][None, :]
-            out += diff * diff
-        return out
-
-    def _knn(self, xc, k):
-        """k nearest centred data points to centred queries ``xc``: (idx, dist)."""
-        idx_out = np.empty((xc.shape[0], k), dtype=np.int64)
-        dist_out = np.empty((xc.shape[0], k))
-        if self.dim <= DIRECT_MAX_DIM:
-            knn_direct(xc, self._centred_t, min(DIRECT_BLOCK, self.n_data), idx_out, dist_out)
-            return idx_out, np.sqrt(dist_out)
-        y, sq_norms = self._centred, self._sq_norms
-        n_cand = min(self.n_data, k + 7)
-        rows = max(1, (1 << 22) // self.n_data)
-        for lo in range(0, xc.shape[0], rows):
-            q = slice(lo, lo + rows)
-            # Rank by the BLAS expansion, then recompute the few candidates exactly.
-            approx = sq_norms[None, :] - 2.0 * (xc[q] @ y.T)
-            cand = np.argpartition(approx, n_cand - 1, axis=1)[:, :n_cand]
-            diff = xc[q][:, None, :] - y[cand]
-            exact = np.einsum("mcj,mcj->mc", diff, diff)
-            order = np.argsort(exact, axis=1, kind="stable")[:, :k]
-            idx_out[q] = np.take_along_axis(cand, order, axis=1)
-            dist_out[q] = np.sqrt(np.take_along_axis(exact, order, axis=1))
-        return idx_out, dist_out
+    def _normalised_weights(self, x, alpha, sigma2):
+        """Dense weights ``(M, N)`` from logits relative to each query's nearest point
+        (the direct kernel's), normalised by their own sum."""
+        scale, coef, _, _ = self._scales(x, alpha, sigma2)
+        logits = np.empty((x.shape[0], self.n_data))
+        block = min(DIRECT_BLOCK, self.n_data)
+        log_weights_direct(x, alpha, scale, coef, self.data, self._data_t, block, logits)
+        w = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return w / w.sum(axis=1, keepdims=True)

@@ -1,22 +1,32 @@
 """Fused direct-difference kernel for the mixture softmax, for small dimension.
 
-For each query ``x`` at ``(alpha, sigma2)`` and data ``x_k`` it computes
+For each query ``x`` at ``(alpha, sigma2)`` and data ``x_k`` it computes, relative
+to the query's nearest (scaled) data point ``x_r``,
 
-    logsum = log sum_k exp(-|x - alpha x_k|^2 / (2 sigma2))
-    D      = sum_k w_k x_k,   w = softmax_k(-|x - alpha x_k|^2 / (2 sigma2))
+    u      = x - alpha x_r                          (compensated, see exact.py)
+    e_k    = (alpha / (2 sigma2)) dx_k . (2u - alpha dx_k),    dx_k = x_k - x_r
+           = (|u|^2 - |x - alpha x_k|^2) / (2 sigma2)          (<= 0 up to rounding)
+    D      = x_r + sum_k w_k dx_k,   w = softmax_k(e_k)
+    resid  = alpha (D - x_r) - u                    (= sigma2 * score, no cancellation in x)
 
-Accuracy: the logits are taken relative to the nearest data point ``x_r``
-(found in a first pass), ``e_k = alpha dx_k . (2u - alpha dx_k) / (2 sigma2)``
-with ``dx_k = x_k - x_r`` and ``u = x - alpha x_r`` (compensated, see
-:mod:`numdiff._kernels.exact`), and ``D = x_r + sum w dx``.
-The rounding error of ``e_k`` is then ``~ eps alpha |dx_k| (|u| + alpha |dx_k|) /
+and ``log sum_k exp(e_k)``; the caller adds ``-|u|^2 / (2 sigma2)``.
+The rounding error of ``e_k`` is ``~ eps alpha |dx_k| (|u| + alpha |dx_k|) /
 sigma2``: small both for queries far from the data (large ``|x|``) and for tiny
-``sigma2`` near a data point, where the plain ``|x - alpha x_k|^2`` form loses
-``eps |u|^2 / sigma2`` and the BLAS expansion loses ``eps |x_k|^2 / sigma2``.
+``sigma2`` near a data point (docs/numerics.md#accuracy).
+
+Range: each query carries an exact power-of-two ``scale`` with ``scale * max(|x|,
+alpha |x_k|) ~ 1``; the kernel works with ``u' = scale u`` and ``alpha' = scale
+alpha``, so ``dx . (2u' - alpha' dx) = scale dx . (2u - alpha dx)`` never squares a
+large coordinate (data of 1e160 would overflow), and ``coef = alpha / (2 sigma2
+scale)`` arrives clamped to the largest float, so that a logit beyond the float64
+range becomes ``-inf`` (a weight of exactly 0) instead of ``inf * 0``; a positive
+one (the search by rounded distances may pick a point that is not the nearest
+when ``|x|`` dwarfs the data's spacing) is clamped to the largest float.
 
 Stability: blocks of ``block`` data points are reduced to ``(max, sum, weighted
-sum)`` and merged online (DESIGN.md §4); memory per thread is O(block + d).
-Each query is reduced sequentially, so results do not depend on thread count.
+sum)`` and merged online (docs/numerics.md#online-merge); memory per thread is
+O(block + d). Each query is reduced sequentially, so results do not depend on
+thread count.
 """
 
 import numpy as np
@@ -28,11 +38,20 @@ from numdiff._kernels.minmax import fast_max, fast_min
 from numdiff._kernels.vexp import exp_shifted_sum
 
 QUERY_GROUP = 16
+# Logits are clamped here: a positive logit beyond the float range (the reference
+# point chosen by rounded distances is not the nearest; the softmax is then an
+# argmax) must not become inf, whose difference with itself is NaN.
+_BIGGEST = np.finfo(np.float64).max
 
 
 @jit_parallel
-def mixture_moments_direct(x, alpha, sigma2, data, data_t, block, denoised, logsum):
-    """Fill ``denoised (M, d)`` and ``logsum (M,)``; ``data_t`` is ``data.T`` (contiguous)."""
+def mixture_moments_direct(x, alpha, scale, coef, data, data_t, block, denoised, logsum, u2, resid):
+    """Fill ``denoised (M, d)``, ``logsum (M,)`` (``log sum exp e_k``, relative to
+    the nearest point), ``u2 (M,)`` (``|scale u|^2``) and ``resid (M, d)``.
+
+    ``data_t`` is ``data.T`` (contiguous); ``scale`` and ``coef`` as in the module
+    docstring, one per query.
+    """
     n_query, dim = x.shape
     # Queries go to threads in groups so that scratch is allocated once per
     # group: per-query allocation dominated at small N (76 ns per pair at N = 4).
@@ -43,20 +62,33 @@ def mixture_moments_direct(x, alpha, sigma2, data, data_t, block, denoised, logs
         u = np.empty(dim)
         acc = np.empty(dim)
         for m in range(g * QUERY_GROUP, min(n_query, (g + 1) * QUERY_GROUP)):
-            _moments_one(x, m, alpha[m], sigma2[m], data, data_t, buf, bits, u, acc, denoised, logsum)
+            _moments_one(
+                x, m, alpha[m], scale[m], coef[m], data, data_t, buf, bits, u, acc,
+                denoised, logsum, u2, resid,
+            )
 
 
 @jit
-def _moments_one(x, m, a, sigma2, data, data_t, buf, bits, u, acc, denoised, logsum):
+def scaled_residual(xm, a_s, s, data, data_t, buf, u):
+    """Index ``r`` of the data point nearest to ``xm / alpha``, and ``u = s (xm - alpha
+    x_r)`` (compensated) in ``u``; ``a_s = s * alpha``, ``s`` a power of two."""
+    for j in range(xm.shape[0]):
+        u[j] = xm[j] * s
+    ref = _nearest_scaled(u, a_s, data_t, buf)
+    for j in range(xm.shape[0]):
+        u[j] = residual(xm[j] * s, a_s, data[ref, j])
+    return ref
+
+
+@jit
+def _moments_one(x, m, a, s, coef, data, data_t, buf, bits, u, acc, denoised, logsum, u2, resid):
     """One query of :func:`mixture_moments_direct`, with caller-owned scratch."""
     dim = x.shape[1]
     n_data = data.shape[0]
     block = buf.shape[0]
-    half_prec = 0.5 / sigma2
+    a_s = a * s
     acc[:] = 0.0
-    ref = _nearest_scaled(x[m], a, data_t, buf)
-    for j in range(dim):
-        u[j] = residual(x[m, j], a, data[ref, j])
+    ref = scaled_residual(x[m], a_s, s, data, data_t, buf, u)
     run_max = -np.inf
     run_sum = 0.0
     for start in range(0, n_data, block):
@@ -68,11 +100,10 @@ def _moments_one(x, m, a, sigma2, data, data_t, buf, bits, u, acc, denoised, log
             row = data_t[j, start : start + nb]
             for k in range(nb):
                 dx = row[k] - ref_j
-                buf[k] += dx * (two_u - a * dx)
-        coef = a * half_prec
+                buf[k] += dx * (two_u - a_s * dx)
         block_max = -np.inf
         for k in range(nb):
-            buf[k] *= coef
+            buf[k] = min(buf[k] * coef, _BIGGEST)
             block_max = fast_max(block_max, buf[k])
         block_sum = exp_shifted_sum(buf, nb, block_max, bits)
         # Merge this block's (max, sum, weighted sum) into the running one.
@@ -89,15 +120,42 @@ def _moments_one(x, m, a, sigma2, data, data_t, buf, bits, u, acc, denoised, log
         for j in range(dim):
             ref_j = data[ref, j]
             row = data_t[j, start : start + nb]
-            s = 0.0
+            total = 0.0
             for k in range(nb):
-                s += buf[k] * (row[k] - ref_j)
-            acc[j] += grow * s
-    u2 = 0.0
+                total += buf[k] * (row[k] - ref_j)
+            acc[j] += grow * total
+    sq = 0.0
     for j in range(dim):
-        denoised[m, j] = data[ref, j] + acc[j] / run_sum
-        u2 += u[j] * u[j]
-    logsum[m] = run_max + np.log(run_sum) - u2 * half_prec
+        shift = acc[j] / run_sum
+        denoised[m, j] = data[ref, j] + shift
+        resid[m, j] = a * shift - u[j] / s
+        sq += u[j] * u[j]
+    u2[m] = sq
+    logsum[m] = run_max + np.log(run_sum)
+
+
+@jit_parallel
+def log_weights_direct(x, alpha, scale, coef, data, data_t, block, out):
+    """Fill ``out (M, N)`` with the logits ``e_k`` relative to each query's nearest
+    point (the module docstring's), not normalised."""
+    n_query, dim = x.shape
+    n_data = data.shape[0]
+    for m in prange(n_query):
+        buf = np.empty(block)
+        u = np.empty(dim)
+        a_s = alpha[m] * scale[m]
+        ref = scaled_residual(x[m], a_s, scale[m], data, data_t, buf, u)
+        row_out = out[m]
+        row_out[:] = 0.0
+        for j in range(dim):
+            two_u = 2.0 * u[j]
+            ref_j = data[ref, j]
+            row = data_t[j]
+            for k in range(n_data):
+                dx = row[k] - ref_j
+                row_out[k] += dx * (two_u - a_s * dx)
+        for k in range(n_data):
+            row_out[k] = min(row_out[k] * coef[m], _BIGGEST)
 
 
 @jit_parallel

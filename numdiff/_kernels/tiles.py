@@ -9,7 +9,8 @@ with centred data ``y_k`` the softmax argument is, up to a per-query constant,
 ``eps alpha (|x| R + alpha R^2) / sigma2`` with ``R = max |y_k|``; for queries
 where that is too large (tiny ``sigma2``) the caller marks the row ``refine``
 and passes the nearest data point ``x_r``: the row's logits are then taken
-relative to ``r`` and every entry within ``window`` of it is recomputed by
+relative to ``r`` and every entry within ``window`` (per row: a margin plus the
+row's rounding bound, so that no entry near the top is missed) of it is recomputed by
 direct differences of the raw data (``block_data``, not centred: ``x_k - x_r``
 is exact for close points), as in :mod:`numdiff._kernels.direct`.
 
@@ -51,7 +52,7 @@ def tile_weights(
             top = -np.inf
             for k in range(n_cols):
                 row[k] -= ref_logit[i]
-                if row[k] >= -window:
+                if row[k] >= -window[i]:
                     e = 0.0
                     for j in range(dim):
                         dx = block_data[k, j] - ref_point[i, j]

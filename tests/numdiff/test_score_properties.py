@@ -166,7 +166,7 @@ def test_weights_and_nearest(dim):
     dense = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
     w = f.weights(0.3, x)
     assert np.allclose(w, dense, rtol=1e-11, atol=1e-300)
-    idx, top = f.weights(0.3, x, top_k=3)
+    idx, top = f.top_weights(0.3, x, 3)
     assert np.array_equal(idx, np.argsort(-dense, axis=1)[:, :3])
     assert np.allclose(top, np.sort(dense, axis=1)[:, ::-1][:, :3], rtol=1e-11)
     dist = np.linalg.norm(x[:, None] - points[None], axis=-1)
