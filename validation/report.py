@@ -8,7 +8,15 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from .cache import jsonable
+from . import cache
+from .cache import atomic_write_text, jsonable
+
+#: Claim kinds in report order, with the label the report prints for each.
+KIND_LABELS = {
+    "theorem": "theorem",
+    "theory-check": "theory self-check",
+    "negative-control": "negative control",
+}
 
 
 def numdiff_version() -> str:
@@ -42,15 +50,66 @@ def markdown_table(header, rows) -> str:
     return "\n".join(lines)
 
 
+def claim_kind(claim) -> str:
+    """The claim's kind (``"theorem"`` for claims made before kinds existed)."""
+    return getattr(claim, "kind", "theorem") or "theorem"
+
+
+def claim_detectable(claim):
+    """The smallest bias the claim would detect, in the units of ``measured``, or ``None``."""
+    return getattr(claim, "detectable", None)
+
+
+def kind_label(kind: str) -> str:
+    """Printed label of a claim kind; an unknown kind is printed as it is."""
+    return KIND_LABELS.get(kind, kind)
+
+
+def claim_dict(claim) -> dict:
+    """``claim.to_dict()`` with its kind and detectable bias, whatever the Claim version."""
+    data = claim.to_dict()
+    data.setdefault("kind", claim_kind(claim))
+    detectable = claim_detectable(claim)
+    if isinstance(detectable, float) and not math.isfinite(detectable):
+        detectable = str(detectable)  # strict JSON, as Claim.to_dict writes them
+    data.setdefault("detectable", detectable)
+    return data
+
+
+def kind_counts(claims) -> dict:
+    """Kind -> ``{"claims": n, "passed": k}``, the known kinds first, only those present."""
+    counts = {}
+    for c in sorted(claims, key=lambda c: _kind_order(claim_kind(c))):
+        entry = counts.setdefault(claim_kind(c), {"claims": 0, "passed": 0})
+        entry["claims"] += 1
+        entry["passed"] += bool(c.passed)
+    return counts
+
+
+def counts_text(counts) -> str:
+    """``theorem 9/10, theory self-check 2/2`` from :func:`kind_counts`."""
+    return ", ".join(f"{kind_label(k)} {v['passed']}/{v['claims']}" for k, v in counts.items())
+
+
 def claim_rows(claims):
     return [
-        (c.name, c.predicted, c.comparison, c.measured, c.uncertainty,
-         "PASS" if c.passed else "FAIL")
+        (c.name, kind_label(claim_kind(c)), c.predicted, c.comparison, c.measured,
+         c.uncertainty, claim_detectable(c), "PASS" if c.passed else "FAIL")
         for c in claims
     ]
 
 
-CLAIM_HEADER = ("claim", "predicted", "comparison", "measured", "uncertainty", "result")
+CLAIM_HEADER = ("claim", "kind", "predicted", "band", "measured", "uncertainty",
+                "detectable bias", "result")
+
+KINDS_NOTE = (
+    "Kinds: a *theorem* claim checks numdiff's output against the theory; a "
+    "*theory self-check* never runs numdiff's sampler and checks `theory/` itself; "
+    "a *negative control* is a setting that must violate the bound, and passes when "
+    "the violation is observed. *band* is how the measurement was compared with the "
+    "prediction; *detectable bias* is the smallest bias in the measurement that the "
+    "claim would detect (`-` where the study does not state it)."
+)
 
 
 def write_report(out, outcomes, meta) -> tuple[Path, Path]:
@@ -74,13 +133,17 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
     claims = [c for o in outcomes for c in o.summary.claims]
     n_fail = sum(not c.passed for c in claims)
     errors = [o for o in outcomes if o.error]
+    counts = kind_counts(claims)
     results = {
         "numdiff_version": version,
+        # The code the cells were computed with (cell keys include its hash).
+        "code": cache.code_fingerprint(),
         "python": platform.python_version(),
         "quick": bool(meta.get("quick", False)),
         "executor": meta.get("executor", ""),
         "wall_s": meta.get("wall_s"),
-        "passed": n_fail == 0 and not errors,
+        "passed": n_fail == 0 and not errors and bool(claims),
+        "counts": counts,
         "config": jsonable({o.study.name: o.config for o in outcomes}),
         # Study seeds; each cell's seed (derived from it and the cell's configuration)
         # is listed under "studies".
@@ -92,10 +155,10 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
              "figures": [_relative(p, out) for p in o.summary.figures], "error": o.error}
             for o in outcomes
         ],
-        "claims": [c.to_dict() for c in claims],
+        "claims": [claim_dict(c) for c in claims],
     }
     results_path = out / "results.json"
-    results_path.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(results_path, json.dumps(results, indent=1, allow_nan=False) + "\n")
 
     lines = [
         "# numdiff validation report",
@@ -103,12 +166,18 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
         (f"numdiff {version}; {'quick' if results['quick'] else 'default'} configuration; "
          f"cells run {results['executor']}; wall time {fmt(meta.get('wall_s'))} s."),
         (f"**{len(claims) - n_fail} of {len(claims)} claims pass**"
-         + (f"; {len(errors)} studies raised errors." if errors else ".")),
+         + (f" ({counts_text(counts)})" if counts else "")
+         + (f"; {len(errors)} studies failed with errors." if errors else ".")),
+        "",
+        f"Code: sources `{results['code']['sources'][:16]}`, "
+        + ", ".join(f"{k} {v}" for k, v in results["code"]["versions"].items()) + ".",
         "",
         ("Each claim compares a measurement with the theory's prediction in the stated way; "
          "the uncertainty column is the measurement's standard error, null level or "
          "confidence half-width, as each study's notes say. Seeds and the full "
          "configuration are in `results.json`."),
+        "",
+        KINDS_NOTE,
         "",
         "## Summary",
         "",
@@ -136,26 +205,36 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
             rel = _relative(path, out)
             lines += [f"![{Path(rel).stem}]({rel})", ""]
     report_path = out / "REPORT.md"
-    report_path.write_text("\n".join(lines))
+    atomic_write_text(report_path, "\n".join(lines))
     return report_path, results_path
 
 
 def summary_text(outcomes) -> str:
-    """Plain-text summary table for the terminal."""
-    rows = [(c.study, c.name, fmt(c.predicted), c.comparison, fmt(c.measured),
-             fmt(c.uncertainty), "PASS" if c.passed else "FAIL")
-            for o in outcomes for c in o.summary.claims]
-    header = ("study", "claim", "predicted", "cmp", "measured", "+-", "result")
+    """Plain-text summary table for the terminal, with counts per claim kind."""
+    claims = [c for o in outcomes for c in o.summary.claims]
+    rows = [(c.study, c.name, kind_label(claim_kind(c)), fmt(c.predicted), c.comparison,
+             fmt(c.measured), fmt(c.uncertainty), fmt(claim_detectable(c)),
+             "PASS" if c.passed else "FAIL")
+            for c in claims]
+    header = ("study", "claim", "kind", "predicted", "band", "measured", "+-", "detects",
+              "result")
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
     for o in outcomes:
         if o.error:
-            lines.append(f"{o.study.name}: ERROR (first line: {o.error.splitlines()[0]})")
-    n_fail = sum(r[-1] == "FAIL" for r in rows)
-    lines.append(f"{len(rows) - n_fail}/{len(rows)} claims pass")
+            lines.append(f"{o.study.name}: FAILED (first line: {o.error.splitlines()[0]})")
+    n_fail = sum(not c.passed for c in claims)
+    counts = kind_counts(claims)
+    lines.append(f"{len(rows) - n_fail}/{len(rows)} claims pass"
+                 + (f" ({counts_text(counts)})" if counts else ""))
     return "\n".join(lines)
+
+
+def _kind_order(kind: str) -> int:
+    order = list(KIND_LABELS)
+    return order.index(kind) if kind in order else len(order)
 
 
 def _relative(path, out) -> str:

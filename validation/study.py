@@ -58,6 +58,7 @@ class Cell:
 
     @property
     def key(self) -> str:
+        """Cache key: the cell's identity and the hash of the running code."""
         return cell_key(self.study, self.func_name, self.config, self.seed)
 
 

@@ -3,6 +3,7 @@
 These use small fake studies, so they need nothing from numdiff's numerics.
 """
 
+import io
 import json
 import math
 import os
@@ -14,10 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from tqdm import tqdm
 
 from validation.__main__ import main
 from validation.cache import CellCache, cell_key, jsonable
 from validation.claims import Claim, at_least, at_most, within
+from validation.progress import Progress
 from validation.study import Study, Summary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +144,13 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path):
 
 KILL_SCRIPT = """
 import sys, time
+import validation.cache
 from validation.__main__ import main
+
+# Both runs must see the same code: pin the fingerprint, so that an edit to the
+# sources between the two processes (another checkout user) cannot empty the cache.
+_code = validation.cache.code_fingerprint()
+validation.cache.code_fingerprint = lambda: _code
 from validation.study import Study, Summary
 from validation.claims import at_least
 
@@ -214,3 +223,29 @@ def test_dask_scheduler_gives_the_in_process_results(tmp_path):
     assert results["executor"].startswith("dask")
     assert results["studies"][0]["cells"] == 5 and results["studies"][0]["cells_from_cache"] == 0
     assert len(results["studies"][0]["cell_seeds"]) == 5
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_tqdm_bar_on_a_terminal_only():
+    term, log = _Terminal(), io.StringIO()
+    for stream in (term, log):
+        progress = Progress(3, stream)
+        assert isinstance(progress.bar, tqdm)
+        progress.cell("s", "a", 1.5)
+        progress.note("s: 1 claims, 0 failed")
+        progress.cell("s", "b", None, "cached")
+        progress.cell("s", "c", 0.1, "FAILED")
+        progress.finish()
+        assert progress.done == 3
+    assert "3/3" in term.getvalue() and "s: c FAILED" in term.getvalue()
+    assert "s: 1 claims, 0 failed\n" in term.getvalue()
+    # Not a terminal (a log file, CI): no bar, only the event lines.
+    assert log.getvalue() == "s: 1 claims, 0 failed\n"
+    silent = Progress(1, None)
+    silent.cell("s", "a", 1.0)
+    silent.note("nothing")
+    silent.finish()

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CLAIM_KEYS = {"name", "predicted", "measured", "uncertainty", "passed"}
+CLAIM_KEYS = {"name", "predicted", "measured", "uncertainty", "passed", "kind", "detectable"}
+KINDS = {"theorem", "theory-check", "negative-control"}
 
 
 def _number(value):
@@ -38,16 +39,23 @@ def test_quick_main_job_writes_a_passing_report(tmp_path):
     assert set(results["config"]) == set(STUDIES)
     assert results["seeds"] == {name: s.quick["seed"] for name, s in STUDIES.items()}
     assert len(results["claims"]) >= 10
+    # The code the cells were computed with, as the cache keys them.
+    assert set(results["code"]) == {"hash", "sources", "versions"}
+    assert set(results["code"]["versions"]) == {"numpy", "numba", "scipy"}
+    assert sum(v["claims"] for v in results["counts"].values()) == len(results["claims"])
     for claim in results["claims"]:
         assert CLAIM_KEYS <= set(claim)
         assert isinstance(claim["name"], str) and isinstance(claim["passed"], bool)
         assert _number(claim["predicted"]) and _number(claim["measured"])
         assert claim["uncertainty"] is None or _number(claim["uncertainty"])
         assert claim["passed"] is True
+        assert claim["kind"] in KINDS
+        assert claim["detectable"] is None or _number(claim["detectable"])
     assert not any(isinstance(v, float) and not math.isfinite(v)
                    for c in results["claims"] for v in c.values())
 
     report = (out / "REPORT.md").read_text()
+    assert "| kind |" in report and "| detectable bias |" in report
     figures = sorted((out / "figures").glob("*.png"))
     names = {p.stem for p in figures}
     assert {"early_stopping", "no_early_stopping", "memorization", "figure1_trajectories",
