@@ -154,7 +154,7 @@ class Schedule:
         -------
         ndarray, the shape of ``t``
         """
-        return self._eval(self._b, _as_time(t, self.t_max), "b")
+        return self._b_at(_as_time(t, self.t_max))
 
     def a2(self, t):
         """Squared diffusion ``a_t^2``.
@@ -168,7 +168,13 @@ class Schedule:
         -------
         ndarray, the shape of ``t``
         """
-        return self._eval(self._a, _as_time(t, self.t_max), "a") ** 2
+        return self._a2_at(_as_time(t, self.t_max))
+
+    def _b_at(self, t):
+        return self._eval(self._b, t, "b")
+
+    def _a2_at(self, t):
+        return self._eval(self._a, t, "a") ** 2
 
     def a(self, t):
         """Diffusion coefficient ``a_t >= 0``.
@@ -297,7 +303,9 @@ class Schedule:
         / d log t = -t a_t^2 / (2 sigma2_t)``), each one quadrature, converge to
         machine precision for any schedule whose ``lam`` is strictly decreasing.
         """
-        target = self._check_lam(lam)
+        return self._lam_inv(self._check_lam(lam))
+
+    def _lam_inv(self, target):
         flat = target.ravel()
         if flat.size == 0:
             return np.empty(target.shape)
@@ -366,11 +374,11 @@ class _ClosedForm(Schedule):
     def __init__(self, t_max):
         self.t_max = float(t_max)
 
-    def b(self, t):
-        return self._b_closed(_as_time(t, self.t_max))
+    def _b_at(self, t):
+        return self._b_closed(t)
 
-    def a2(self, t):
-        return self._a2_closed(_as_time(t, self.t_max))
+    def _a2_at(self, t):
+        return self._a2_closed(t)
 
     def _mu(self, t):
         return self._mu_closed(t)
@@ -415,8 +423,8 @@ class OU(_VariancePreserving):
     def _mu_closed(self, t):
         return t.copy()
 
-    def lam_inv(self, lam):
-        return self._mu_of_lam(self._check_lam(lam))
+    def _lam_inv(self, lam):
+        return self._mu_of_lam(lam)
 
 
 class VPLinear(_VariancePreserving):
@@ -424,6 +432,13 @@ class VPLinear(_VariancePreserving):
 
     ``beta_t = beta_min + t (beta_max - beta_min)``, ``b = beta / 2``,
     ``a = sqrt(beta)`` (Song et al. 2021).
+
+    Parameters
+    ----------
+    beta_min : float, optional
+        ``beta_0 >= 0``; default 0.1.
+    beta_max : float, optional
+        ``beta_1 >= beta_min``, ``> 0``; default 20.
     """
 
     def __init__(self, beta_min=0.1, beta_max=20.0):
@@ -445,8 +460,8 @@ class VPLinear(_VariancePreserving):
     def _mu_closed(self, t):
         return 0.5 * t * (self.beta_min + 0.5 * t * (self.beta_max - self.beta_min))
 
-    def lam_inv(self, lam):
-        mu = self._mu_of_lam(self._check_lam(lam))
+    def _lam_inv(self, lam):
+        mu = self._mu_of_lam(lam)
         half_slope = 0.25 * (self.beta_max - self.beta_min)
         half_min = 0.5 * self.beta_min
         # Root of half_slope t^2 + half_min t - mu = 0, in the form without cancellation.
@@ -458,6 +473,13 @@ class VPCosine(_VariancePreserving):
 
     ``alpha_t = cos(theta_t) / cos(theta_0)``, ``theta_t = (pi/2)(t + s)/(1 + s)``.
     ``alpha`` vanishes at ``t = 1``, so the domain stops at ``t_max = 0.999``.
+
+    Parameters
+    ----------
+    s : float, optional
+        Offset ``s > 0`` of the angle; default 0.008.
+    t_max : float, optional
+        End of the domain, in ``(0, 1)``; default 0.999.
     """
 
     def __init__(self, s=0.008, t_max=0.999):
@@ -490,12 +512,11 @@ class VPCosine(_VariancePreserving):
     def _half_pi_scaled(self, t):
         return 0.5 * np.pi * t / (1.0 + self.s)
 
-    def lam_inv(self, lam):
+    def _lam_inv(self, lam):
         # With phi = theta_t - theta_0 and c = cos^2(theta_0) sigma2 (sigma2 =
         # sigmoid(-2 lam)), sin(phi) sin(phi + 2 theta_0) = c is a quadratic in
         # u = tan(phi); its root is taken in the form without cancellation so
         # that tiny t keep full relative accuracy (arccos would lose it).
-        lam = self._check_lam(lam)
         th0 = self._theta(0.0)
         c = np.cos(th0) ** 2 * np.exp(-np.logaddexp(0.0, 2.0 * lam))
         quad_a, quad_b = np.cos(2.0 * th0) - c, np.sin(2.0 * th0)
@@ -508,6 +529,13 @@ class VE(_ClosedForm):
 
     ``b = 0``, ``sigma(t) = sigma_min (sigma_max / sigma_min)^t``,
     ``a_t^2 = d sigma(t)^2 / dt``, hence ``sigma2_t = sigma(t)^2 - sigma_min^2``.
+
+    Parameters
+    ----------
+    sigma_min : float, optional
+        ``sigma(0) > 0``; default 0.01.
+    sigma_max : float, optional
+        ``sigma(1) > sigma_min``; default 50.
     """
 
     def __init__(self, sigma_min=0.01, sigma_max=50.0):
@@ -539,8 +567,7 @@ class VE(_ClosedForm):
         growth = 2.0 * self._log_ratio * t
         return np.exp(2.0 * np.log(self.sigma_min) + growth) * -np.expm1(-growth)
 
-    def lam_inv(self, lam):
-        lam = self._check_lam(lam)
+    def _lam_inv(self, lam):
         # log1p(e^{-2 lam} / sigma_min^2), formed without overflow.
         log_ratio2 = np.logaddexp(0.0, -2.0 * (lam + np.log(self.sigma_min)))
         return log_ratio2 / (2.0 * self._log_ratio)
