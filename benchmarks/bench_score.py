@@ -1,12 +1,15 @@
-"""Empirical-score kernel against this machine's roofline (DESIGN.md §6).
+"""Empirical-score kernel against this machine's roofline (docs/numerics.md#roofline).
 
     python benchmarks/bench_score.py [--quick] [--memory]
 
 For each (M, N, d) it prints the kernel's median time over repeats, the fraction
-of ``t_roof = 4 M N d / P_gemm + M N / R_exp`` it reaches, with ``P_gemm`` (float64
-matmul) and ``R_exp`` (``np.exp`` on all cores) measured in the same run, and the
-speed-up over a naive dense numpy reference. ``--memory`` measures the peak
-resident memory of ``denoise`` at M = N = 65536, d = 64 in a child process.
+of ``t_roof = 4 M N d / P_gemm + M N / R_exp`` it reaches, and the speed-up over
+a naive dense numpy reference. Both rates are measured in the same run:
+``P_gemm`` is float64 ``numpy`` matmul on all cores (BLAS threads); ``R_exp`` is
+``np.exp`` on an L2-resident block, one thread per core at once (see
+:func:`exp_rate`: on a large array it would measure memory bandwidth instead).
+``--memory`` measures the peak traced memory of ``denoise`` at M = N = 65536,
+d = 64.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ import numdiff as nd
 SIZES = [(4096, 16384, 2), (4096, 16384, 64), (1024, 16384, 784)]
 QUICK_SIZES = [(512, 4096, 2), (512, 4096, 64), (256, 4096, 784)]
 T_BENCH = 0.5  # OU time: sigma2 = 0.63, a regime where the BLAS path needs no refinement
+# R_exp: 32768 float64 (256 KiB) per thread, input and output L2-resident; a call
+# count giving about 0.1 s per timing at 1 Gexp/s per core.
+EXP_BLOCK = 1 << 15
+EXP_CALLS = 3000
 
 
 def median_time(fn, repeats):
@@ -42,16 +49,49 @@ def gemm_rate(n=2048, repeats=5):
     return 2.0 * n**3 / median_time(lambda: a @ a, repeats)
 
 
-def exp_rate(n=1 << 24, repeats=5):
-    """``np.exp`` rate in evaluations/s, one thread per core (numpy releases the GIL)."""
-    workers = os.cpu_count() or 1
-    parts = np.array_split(-np.random.default_rng(0).uniform(0, 50, n), workers)
-    outs = [np.empty_like(p) for p in parts]
+def n_cores():
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def exp_rate(block=EXP_BLOCK, calls=EXP_CALLS, repeats=5, workers=None):
+    """``np.exp`` rate in evaluations/s, all cores together: ``(total, workers)``.
+
+    Each of ``workers`` threads (default: one per core) owns a block of
+    ``block`` float64 arguments in ``[-50, 0]`` (shifted softmax logits are
+    ``<= 0``) and a preallocated output, and calls ``np.exp(z, out=out)``
+    ``calls`` times; the threads run at once, and the rate is the median over
+    ``repeats`` of the total count over the wall time. Input and output
+    (2 x 256 KiB by default) stay in L2, so this is the rate of ``exp`` itself:
+    on a 128 MB array the same call streams from memory and measures the
+    memory bandwidth, a markedly lower rate, which would flatter the kernel's
+    roofline fraction wherever the ``exp`` term dominates (small ``d``).
+
+    numpy drops the GIL inside a ufunc loop of more than 500 elements (below
+    that the threads would run one at a time), so the threads do overlap. The
+    Python overhead per call (about 1 us) is small next to the call itself
+    (about 30 us at 1 Gexp/s).
+    """
+    workers = n_cores() if workers is None else workers
+    if block <= 500:
+        raise ValueError(f"block must be > 500 so that np.exp releases the GIL; got {block}")
+    rng = np.random.default_rng(0)
+    args = [-rng.uniform(0.0, 50.0, block) for _ in range(workers)]
+    outs = [np.empty(block) for _ in range(workers)]
+
+    def one_thread(i):
+        z, out = args[i], outs[i]
+        for _ in range(calls):
+            np.exp(z, out=out)
+
     with ThreadPoolExecutor(workers) as pool:
         def run():
-            list(pool.map(lambda i: np.exp(parts[i], out=outs[i]), range(workers)))
-        run()
-        return n / median_time(run, repeats)
+            list(pool.map(one_thread, range(workers)))
+        run()  # warm the caches and start the threads
+        return workers * block * calls / median_time(run, repeats), workers
 
 
 def naive_dense(data, alpha, sigma2, x):
@@ -63,9 +103,11 @@ def naive_dense(data, alpha, sigma2, x):
 
 
 def bench(sizes, repeats):
-    p_gemm, r_exp = gemm_rate(), exp_rate()
-    print(f"P_gemm = {p_gemm / 1e9:.1f} GFLOP/s   R_exp = {r_exp / 1e9:.2f} Gexp/s   "
-          f"(measured now, {os.cpu_count()} cores)")
+    p_gemm = gemm_rate()
+    r_exp, cores = exp_rate()
+    print(f"P_gemm = {p_gemm / 1e9:.1f} GFLOP/s (numpy matmul, all cores)   "
+          f"R_exp = {r_exp / 1e9:.2f} Gexp/s = {cores} x {r_exp / cores / 1e9:.2f} per core "
+          f"(np.exp on L2-resident blocks, one thread per core)   measured now")
     header = f"{'M':>6} {'N':>6} {'d':>4} | {'kernel s':>9} {'t_roof s':>9} {'roof frac':>9} | {'naive s':>8} {'speed-up':>8}"
     print(header)
     print("-" * len(header))

@@ -9,7 +9,7 @@ minimiser of denoising score matching:
     s(t, x)   = (alpha_t D(t, x) - x) / sigma2_t
 
 Two kernels compute ``D`` and ``log sum_k exp(.)`` with an online,
-log-sum-exp-stable merge over data blocks (DESIGN.md §4): a fused
+log-sum-exp-stable merge over data blocks (docs/numerics.md#online-merge): a fused
 direct-difference loop for small ``d`` and a BLAS cross term for large ``d``.
 """
 
