@@ -121,12 +121,12 @@ def test_shapes_are_preserved():
     ],
 )
 def test_bad_input_raises_value_error_naming_argument(call, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=rf"\b{match}\b"):
         call()
 
 
 def test_non_callable_coefficients_raise_type_error():
-    with pytest.raises(TypeError, match="b"):
+    with pytest.raises(TypeError, match=r"\bb\b"):
         nd.Schedule(1.0, lambda t: t)
-    with pytest.raises(TypeError, match="a"):
+    with pytest.raises(TypeError, match=r"\ba\b"):
         nd.Schedule(lambda t: t, "x")
