@@ -23,9 +23,9 @@ def test_horizons_values():
 @pytest.mark.parametrize(("eps", "d"), [(0.0, 2), (-0.1, 2), (0.1, 0), (0.1, 1.5)])
 def test_horizons_reject_bad_input(eps, d):
     name = "eps" if eps <= 0 else "d"
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
         theorem3_T(eps, d)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
         theorem3_delta(eps, d)
 
 
@@ -101,5 +101,5 @@ def test_tv_bound_is_capped_at_one():
 def test_bounds_validate_inputs():
     with pytest.raises(ValueError, match="sigma2"):
         kl_prior_bound(np.ones((2, 2)), 0.5, -1.0)
-    with pytest.raises(ValueError, match="data"):
+    with pytest.raises(ValueError, match=r"\bdata\b"):
         tv_prior_bound(np.ones(3), 0.5, 0.5)

@@ -75,7 +75,7 @@ def test_identity_holds_for_the_empirical_mixture():
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="alpha"):
         tweedie_gaussian(1.0, 0.0, 1.0)
-    with pytest.raises(ValueError, match="var"):
+    with pytest.raises(ValueError, match=r"\bvar\b"):
         tweedie_gaussian([-1.0], 0.5, 1.0)
     with pytest.raises(ValueError, match="sigma2"):
         tweedie_gaussian(1.0, 0.5, -1.0)

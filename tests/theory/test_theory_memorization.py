@@ -83,9 +83,9 @@ def test_collapse_time_decreases_with_n():
 
 
 def test_invalid_arguments():
-    with pytest.raises(ValueError, match="N"):
+    with pytest.raises(ValueError, match=r"\bN\b"):
         collapse_snr(0, 2)
-    with pytest.raises(TypeError, match="d"):
+    with pytest.raises(TypeError, match=r"\bd\b"):
         collapse_snr(10, 1.5)
     with pytest.raises(ValueError, match="data_var"):
         collapse_time(10, 2, OUSchedule(), data_var=0.0)

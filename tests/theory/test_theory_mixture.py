@@ -255,9 +255,9 @@ def test_samples_match_moments():
 def test_invalid_inputs_name_the_argument(kwargs, name):
     args = {"x": np.zeros((2, 2)), "data": np.ones((3, 2)), "alpha": 1.0, "sigma2": 1.0} | kwargs
     for f in (mixture_logpdf, mixture_score, mixture_denoise):
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ValueError, match=rf"\b{name}\b"):
             f(**args)
     with pytest.raises(TypeError, match="sigma2"):
         mixture_logpdf(np.zeros(2), np.ones((3, 2)), 1.0, "big")
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match=r"\bn\b"):
         mixture_sample(0, np.ones((3, 2)), 1.0, 1.0, rng=0)
