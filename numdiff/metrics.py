@@ -11,8 +11,8 @@ import numbers
 
 import numpy as np
 
-from numdiff.schedules import OU
-from numdiff.score import EmpiricalScore, _as_points
+from numdiff._checks import as_points
+from numdiff.neighbors import nearest_neighbors
 
 __all__ = ["memorized_fraction", "nearest_ratio"]
 
@@ -32,12 +32,11 @@ def nearest_ratio(x, data):
     ndarray, shape (M,)
         In ``[0, 1]``; 0 when a sample coincides with a training point.
     """
-    data = _as_points(data, None, "data")
+    data = as_points(data, None, "data")
     if data.shape[0] < 2:
         raise ValueError(f"data must have at least 2 points; got shape {data.shape}")
-    x = _as_points(x, data.shape[1], "x")
-    # The kNN search of EmpiricalScore (chunked, exact distances); the schedule is unused.
-    dist = EmpiricalScore(data, OU()).nearest(x, 2)[1]
+    x = as_points(x, data.shape[1], "x")
+    dist = nearest_neighbors(data, x, 2)[1]
     first, second = dist[:, 0], dist[:, 1]
     # second == 0 forces first == 0: an exact copy of a duplicated training point.
     return np.divide(first, second, out=np.zeros_like(first), where=second > 0)
@@ -49,8 +48,9 @@ def memorized_fraction(x, data, threshold=1.0 / 3.0):
     Parameters
     ----------
     x : array_like, shape (M, d)
+        Samples, finite, ``M >= 1``.
     data : array_like, shape (N, d)
-        ``N >= 2``.
+        Training points, finite, ``N >= 2``.
     threshold : float, optional
         In ``(0, 1]``; default ``1/3``.
 

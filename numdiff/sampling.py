@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numbers
 import sys
-import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
+from numdiff._checks import as_real_array
 from numdiff.grids import make_grid
 from numdiff.solvers import get_solver, intervals
 
@@ -26,9 +27,9 @@ PROGRESS_DELAY = 1.0
 
 @dataclass
 class SampleResult:
-    """Output of :func:`sample`.
+    """Output of :func:`sample`; each parameter is kept as the attribute of that name.
 
-    Attributes
+    Parameters
     ----------
     x : ndarray, shape (n, d)
         Samples at time ``delta``.
@@ -40,13 +41,16 @@ class SampleResult:
     trajectory : ndarray, shape (len(save_at), n, d), or None
         States at the ``save_at`` times, in the order given.
     save_at : ndarray, shape (len(save_at),), or None
+        The ``save_at`` times as given.
     nearest_index : ndarray of int64, shape (n,), or None
         Index of each sample's nearest training point (None if the model has no
         ``nearest`` or the run failed).
     nearest_distance : ndarray, shape (n,), or None
+        Distance to that training point.
     success : bool
         False if the output has non-finite values (an unstable run).
     message : str
+        ``"ok"``, or why ``success`` is False.
     """
 
     x: np.ndarray
@@ -60,50 +64,36 @@ class SampleResult:
     message: str
 
 
-class _Progress:
-    """A one-line progress bar on stderr, drawn only after ``PROGRESS_DELAY`` seconds.
-
-    ``enabled=None`` turns it on only when stderr is a terminal, so logs and
-    pipes stay clean; short runs finish before the delay and print nothing.
-    """
-
-    def __init__(self, total, enabled=None, width=30):
-        if enabled is None:
-            enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
-        self.total, self.enabled, self.width = total, bool(enabled), width
-        self.start = time.perf_counter()
-        self.delay, self.done, self.last, self.drawn = PROGRESS_DELAY, 0, 0.0, False
-
-    def update(self, k=1):
-        self.done += k
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self.start < self.delay or (now - self.last < 0.1 and self.done < self.total):
-            return
-        self.last, self.drawn = now, True
-        frac = self.done / self.total
-        bar = "#" * int(frac * self.width)
-        sys.stderr.write(
-            f"\rsample [{bar:<{self.width}}] {self.done}/{self.total} {now - self.start:.1f}s"
-        )
-        sys.stderr.flush()
-
-    def close(self):
-        if self.drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 class _Counted:
-    """Score model proxy that counts denoiser calls."""
+    """Score model proxy that counts denoiser calls and checks what they return.
+
+    A user's model that returns the wrong shape, complex or non-finite values
+    for finite ``x`` would otherwise surface as a broadcasting error deep in a
+    solver, or as a "diverged" run blamed on the step size. Rows whose ``x`` is
+    already non-finite (a genuinely diverged run) are not checked.
+    """
 
     def __init__(self, model):
         self.model, self.schedule, self.calls = model, model.schedule, 0
 
     def denoise(self, t, x):
         self.calls += 1
-        return self.model.denoise(t, x)
+        out = self.model.denoise(t, x)
+        if not isinstance(out, np.ndarray) or out.dtype != np.float64:
+            try:
+                out = as_real_array(out, "f.denoise(t, x)")
+            except TypeError as err:
+                raise TypeError(f"f: {err}") from None
+        if out.shape != x.shape:
+            raise ValueError(
+                f"f.denoise(t, x) must return x's shape {x.shape}; got {out.shape} at t = {t!r}"
+            )
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any() and np.isfinite(x[bad]).all(axis=1).any():
+            raise ValueError(
+                f"f.denoise(t, x) returned NaN or infinite values for finite x at t = {t!r}"
+            )
+        return out
 
 
 class _ZeroDenoiser:
@@ -157,10 +147,7 @@ def _positive_int(value, name):
 
 
 def _float_array(value, name, shape):
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be an array of real numbers") from err
+    arr = as_real_array(value, name)
     if arr.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; got {arr.shape}")
     if not np.isfinite(arr).all():
@@ -172,17 +159,58 @@ def _model_dim(f):
     if not (callable(getattr(f, "denoise", None)) and hasattr(f, "schedule")):
         raise TypeError("f must be a score model with denoise(t, x) and a schedule attribute")
     dim = getattr(f, "dim", None)
-    if dim is None:
-        raise TypeError("f must have an int attribute dim (the data dimension)")
+    if dim is None or isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"f.dim must be an int (the data dimension); got {dim!r}")
+    if dim < 1:
+        raise ValueError(f"f.dim must be >= 1; got {dim!r}")
     return int(dim)
+
+
+def _generator(rng):
+    """``rng`` as a :class:`numpy.random.Generator`, or an error naming ``rng``.
+
+    Accepted: None, a non-negative int or a sequence of them, a SeedSequence,
+    a BitGenerator, a Generator, or a legacy :class:`numpy.random.RandomState`.
+    A RandomState seeds a new Generator from four 32-bit words drawn from it:
+    its own bit generator has no seed sequence, so the per-chunk noise streams
+    could not be spawned from it, and drawing advances it as a user of a
+    stateful generator expects.
+    """
+    if isinstance(rng, np.random.RandomState):
+        return np.random.default_rng(rng.randint(0, 2**32, size=4, dtype=np.uint64))
+    if isinstance(rng, (list, tuple, np.ndarray)):
+        seeds = np.asarray(rng) if len(rng) else np.zeros(0, dtype=bool)
+        if seeds.ndim != 1 or seeds.dtype.kind not in "iu" or (seeds < 0).any():
+            raise ValueError(f"rng as a sequence must hold non-negative ints; got {rng!r}")
+        return np.random.default_rng(seeds)
+    if isinstance(rng, bool) or not (
+        rng is None
+        or isinstance(rng, (numbers.Integral, np.random.Generator, np.random.BitGenerator,
+                            np.random.SeedSequence))
+    ):
+        raise TypeError(
+            "rng must be None, a non-negative int (or a sequence of them), a numpy "
+            f"Generator, BitGenerator, SeedSequence or RandomState; got {rng!r}"
+        )
+    if isinstance(rng, numbers.Integral) and rng < 0:
+        raise ValueError(f"rng must be a non-negative int seed; got {rng!r}")
+    return np.random.default_rng(rng)
+
+
+def _children(rng, count):
+    """``count`` independent child generators of ``rng`` (one noise stream per chunk)."""
+    try:
+        return rng.spawn(count)
+    except TypeError:
+        # A bit generator without a seed sequence (e.g. one taken from a
+        # RandomState) cannot spawn: seed a sequence from the generator itself.
+        seq = np.random.SeedSequence(rng.integers(0, 2**32, size=4, dtype=np.uint64).tolist())
+        return [np.random.default_rng(child) for child in seq.spawn(count)]
 
 
 def _save_indices(save_at, times):
     """Validate ``save_at``; return it and the grid index of each of its times."""
-    try:
-        save_at = np.atleast_1d(np.asarray(save_at, dtype=np.float64))
-    except (TypeError, ValueError) as err:
-        raise TypeError("save_at must be an array of times") from err
+    save_at = np.atleast_1d(as_real_array(save_at, "save_at"))
     if save_at.ndim != 1 or not np.isfinite(save_at).all():
         raise ValueError(f"save_at must be a 1-D array of finite times; got {save_at!r}")
     idx = np.abs(times[None, :] - save_at[:, None]).argmin(axis=1)
@@ -197,7 +225,7 @@ def _save_indices(save_at, times):
 
 def _initial(f, n, dim, T, x_T, init, rng):
     if x_T is not None:
-        return _float_array(x_T, "x_T", (n, dim)).copy()
+        return x_T
     if init == "normal":
         return rng.standard_normal((n, dim))
     data = getattr(f, "data", None)
@@ -240,16 +268,20 @@ def sample(
     init : {"normal", "exact"}
         ``"normal"``: ``N(0, I)`` as in the seed; ``"exact"``: the exact ``p_T``
         (pick a data index uniformly, then ``alpha_T x_k + sigma_T z``; needs ``f.data``).
-    rng : None, int or numpy.random.Generator
+    rng : None, int, sequence of int, Generator, BitGenerator, SeedSequence or RandomState
         Normalised with :func:`numpy.random.default_rng`; same seed, same output
-        (for the same ``chunk``).
+        (for the same ``chunk``). A legacy ``RandomState`` is accepted for both
+        processes: four words drawn from it seed a new Generator (so it advances,
+        and the output differs from ``rng=np.random.default_rng(state)``).
+        Anything else (a float, a string, a negative int) is an error naming ``rng``.
     save_at : array_like, shape (K,), optional
         Times at which to store the states. Each must be a point of the grid
         (within a relative 1e-9); otherwise ``ValueError`` (the grid is never
         altered, so that ``times`` keeps its ``steps + 1`` points and nesting).
     progress : bool or None
-        Progress bar on stderr; ``None`` shows it only on a terminal and only
-        for runs longer than a second.
+        Progress bar on stderr (tqdm), drawn only for runs longer than a
+        second; ``None`` shows it only when stderr is a terminal, ``True``
+        always, ``False`` never.
     noise : array_like, shape (steps, n, d), optional
         SDE only: the standard normals ``z`` of each step (the Brownian
         increment of step ``i`` is ``sqrt(times[i] - times[i+1]) z[i]``).
@@ -264,6 +296,17 @@ def sample(
     Returns
     -------
     SampleResult
+        The samples, the grid, counts and the nearest training points.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument at fault, before any work: ``f`` (no ``denoise``,
+        or ``f.dim`` not a positive int), ``n``, ``T``, ``delta``, ``steps``,
+        ``process``, ``solver``, ``grid``, ``x_T``, ``init``, ``rng``,
+        ``save_at``, ``progress``, ``noise``, ``chunk``; and during the run,
+        naming ``f.denoise`` if it returns the wrong shape, complex values, or
+        non-finite values for finite ``x``.
 
     Warns
     -----
@@ -305,17 +348,22 @@ def sample(
     save_idx = None
     if save_at is not None:
         save_at, save_idx = _save_indices(save_at, times)
-
-    rng = np.random.default_rng(rng)
+    if x_T is not None:
+        x_T = _float_array(x_T, "x_T", (n, dim)).copy()
+    rng = _generator(rng)
     x_all = _initial(f, n, dim, times[0], x_T, init, rng)
     ivs = intervals(f.schedule, times)
     _stiff_warning(method, process, ivs)
 
     n_chunks = -(-n // chunk)
-    gens = rng.spawn(n_chunks) if process == "sde" and noise is None else [None] * n_chunks
+    gens = _children(rng, n_chunks) if process == "sde" and noise is None else [None] * n_chunks
     trajectory = None if save_idx is None else np.empty((save_idx.size, n, dim))
     model = _Counted(f)
-    bar = _Progress(n_chunks * steps, progress)
+    # disable=None is tqdm's "off unless the output is a terminal"; the delay keeps
+    # short runs silent even there.
+    bar = tqdm(total=n_chunks * steps, desc="sample", unit="step", file=sys.stderr,
+               disable=None if progress is None else not progress, delay=PROGRESS_DELAY,
+               mininterval=0.1, leave=True)
     nfev = 0
     try:
         for c, lo in enumerate(range(0, n, chunk)):

@@ -44,7 +44,21 @@ SOLVERS = {
 
 
 def get_solver(name, process):
-    """The solver ``name`` for ``process``; ``ValueError`` naming the bad argument."""
+    """The registered solver ``name`` for ``process``.
+
+    Parameters
+    ----------
+    name : str
+        ``"euler"``, ``"heun"``, ``"ddim"``, ``"dpmpp_2m"`` or ``"exp_em"``.
+    process : {"sde", "ode"}
+        The equation to integrate.
+
+    Returns
+    -------
+    Solver
+        The shared instance from :data:`SOLVERS`; ``ValueError`` naming
+        ``solver`` or ``process`` if the pair is unknown or invalid.
+    """
     if not isinstance(process, str) or process not in PROCESSES:
         raise ValueError(f"process must be one of {PROCESSES}; got {process!r}")
     names = sorted({key[1] for key in SOLVERS})

@@ -13,7 +13,10 @@ __all__ = ["Interval", "Solver", "intervals", "reverse_drift"]
 class Interval:
     """Schedule quantities at both ends of one reverse step from ``t`` to ``s < t``.
 
-    Attributes
+    Built by :func:`intervals` (or :meth:`between`); each parameter is kept as
+    the attribute of that name.
+
+    Parameters
     ----------
     t, s : float
         Start and end of the step (``s < t``: the reverse process runs down in ``t``).
@@ -44,7 +47,21 @@ class Interval:
 
     @classmethod
     def between(cls, schedule, t, s):
-        """The interval from ``t`` to ``s`` (``0 < s < t``) of ``schedule``."""
+        """The interval from ``t`` to ``s`` of ``schedule``.
+
+        Parameters
+        ----------
+        schedule : Schedule
+            The forward process.
+        t : float
+            Start of the step, ``<= schedule.t_max``.
+        s : float
+            End of the step, ``0 < s < t``.
+
+        Returns
+        -------
+        Interval
+        """
         return intervals(schedule, np.array([t, s], dtype=np.float64))[0]
 
 
@@ -57,6 +74,7 @@ def intervals(schedule, times):
     Parameters
     ----------
     schedule : Schedule
+        The forward process.
     times : ndarray, shape (K + 1,)
         Strictly decreasing, all ``> 0``.
 
@@ -89,9 +107,22 @@ def reverse_drift(weight, b, a2, alpha, sigma2, x, denoised):
     ``b x + weight * a^2 * score`` with ``score = (alpha D - x) / sigma^2``;
     ``weight = 1`` is the reverse SDE, ``weight = 1/2`` the probability-flow ODE.
 
+    Parameters
+    ----------
+    weight : float
+        1 for the reverse SDE, 1/2 for the probability-flow ODE.
+    b, a2 : float
+        Drift coefficient ``b_t`` and squared diffusion ``a_t^2`` at the time.
+    alpha, sigma2 : float
+        ``alpha_t`` and ``sigma_t^2`` at the time, ``sigma2 > 0``.
+    x : ndarray, shape (M, d)
+        States.
+    denoised : ndarray, shape (M, d)
+        ``D(t, x)``.
+
     Returns
     -------
-    ndarray, shape of ``x``
+    ndarray, shape (M, d)
     """
     return b * x + (weight * a2 / sigma2) * (alpha * denoised - x)
 

@@ -17,6 +17,7 @@ class Euler(Solver):
     Parameters
     ----------
     process : {"ode", "sde"}
+        The equation the instance integrates.
     """
 
     name = "euler"

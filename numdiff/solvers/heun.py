@@ -21,6 +21,7 @@ class Heun(Solver):
     Parameters
     ----------
     process : {"ode", "sde"}
+        The equation the instance integrates.
     """
 
     name = "heun"

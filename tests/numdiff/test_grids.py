@@ -1,5 +1,7 @@
 """Time grids: end points, monotonicity, the variable each is uniform in, nesting, validation."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -69,36 +71,108 @@ def test_grid_property_any_horizon(T, frac, steps, name):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "exc", "match"),
+    ("kwargs", "exc", "name"),
     [
         ({"delta": 0.0}, ValueError, "delta"),
         ({"delta": -1.0}, ValueError, "delta"),
         ({"delta": 1.0}, ValueError, "delta"),
         ({"delta": 2.0}, ValueError, "delta"),
+        ({"delta": np.nan}, ValueError, "delta"),
+        ({"delta": 1e-3 + 0j}, TypeError, "delta"),
+        ({"delta": False}, TypeError, "delta"),
         ({"T": 1.5}, ValueError, "T"),
+        ({"T": np.nan}, ValueError, "T"),
+        ({"T": np.inf}, ValueError, "T"),
+        ({"T": 1.0 + 0j}, TypeError, "T"),
+        ({"T": np.complex128(0.5)}, TypeError, "T"),
+        ({"T": True}, TypeError, "T"),
+        ({"T": "1"}, TypeError, "T"),
         ({"steps": 0}, ValueError, "steps"),
         ({"steps": 2.5}, TypeError, "steps"),
-        ({"T": "1"}, TypeError, "T"),
+        ({"steps": True}, TypeError, "steps"),
+        ({"steps": 4 + 0j}, TypeError, "steps"),
     ],
 )
-@pytest.mark.parametrize("name", list(grids.GRIDS))
-def test_grid_validation(name, kwargs, exc, match):
+@pytest.mark.parametrize("name_", list(grids.GRIDS))
+def test_grid_validation(name_, kwargs, exc, name):
+    # The argument's name as a word: "t" alone would also match "must".
     args = {"T": 1.0, "delta": 1e-3, "steps": 4} | kwargs
-    with pytest.raises(exc, match=match):
-        grids.GRIDS[name](nd.VPLinear(), **args)  # t_max = 1
+    with pytest.raises(exc, match=rf"\b{name}\b"):
+        grids.GRIDS[name_](nd.VPLinear(), **args)  # t_max = 1
 
 
-def test_edm_rho_and_names_validated():
-    with pytest.raises(ValueError, match="rho"):
-        grids.edm(nd.OU(), 1.0, 0.1, 4, rho=0.0)
-    with pytest.raises(ValueError, match="grid"):
+@pytest.mark.parametrize(("rho", "exc"), [(0.0, ValueError), (np.nan, ValueError),
+                                          (np.inf, ValueError), (-1.0, ValueError),
+                                          (7 + 0j, TypeError), (True, TypeError),
+                                          ("7", TypeError)])
+def test_edm_rho_validated(rho, exc):
+    with pytest.raises(exc, match=r"\brho\b"):
+        grids.edm(nd.OU(), 1.0, 0.1, 4, rho=rho)
+
+
+def test_grid_names_validated():
+    with pytest.raises(ValueError, match=r"\bgrid\b"):
         grids.get_grid("cosine")
 
 
 def test_make_grid_accepts_a_checked_array():
     fine = grids.uniform_t(nd.OU(), 1.0, 0.1, 8)
     np.testing.assert_array_equal(grids.make_grid(nd.OU(), fine[::2], 1.0, 0.1, 4), fine[::2])
-    with pytest.raises(ValueError, match="grid"):
-        grids.make_grid(nd.OU(), fine[::2], 1.0, 0.1, 5)
-    with pytest.raises(ValueError, match="grid"):
-        grids.make_grid(nd.OU(), fine[::-1][::2], 1.0, 0.1, 4)
+    for bad, exc in [(fine[::2][:-1], ValueError), (fine[::-1][::2], ValueError),
+                     (fine[::2] + 0j, TypeError), (np.where(fine == 0.55, np.nan, fine), ValueError),
+                     (["1", "0.5", "0.1"], TypeError), (np.array([True, False]), TypeError)]:
+        steps = max(1, len(bad) - 1)
+        with pytest.raises(exc, match=r"\bgrid\b"):
+            grids.make_grid(nd.OU(), bad, 1.0, 0.1, steps)
+
+
+@pytest.mark.parametrize("name", ["uniform_lambda", "edm"])
+def test_far_horizon_blames_T_not_steps(name):
+    # OU at T = 400: lambda_T = -400; an OU().lam_inv that overflows there
+    # (exp(800)) must not be reported as "steps: the grid is not strictly
+    # decreasing". Either the grid is right, or the error names T.
+    try:
+        times = grids.GRIDS[name](nd.OU(), 400.0, 1e-3, 10)
+    except ValueError as err:
+        assert re.search(r"\bT\b", str(err)) and "steps" not in str(err)
+    else:
+        assert times[0] == 400.0 and times[-1] == 1e-3 and (np.diff(times) < 0).all()
+        assert np.isfinite(times).all()
+
+
+class _BrokenInverse(type(nd.OU())):
+    """OU whose lam_inv fails beyond ``|lambda| > 50``: returns inf, or raises."""
+
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+
+    def lam_inv(self, lam):
+        lam = np.asarray(lam, dtype=np.float64)
+        if (np.abs(lam) > 50).any():
+            if self.mode == "raise":
+                raise ValueError("lam is out of range")
+            return np.where(np.abs(lam) > 50, np.inf, super().lam_inv(np.clip(lam, -50, 50)))
+        return super().lam_inv(lam)
+
+
+@pytest.mark.parametrize("mode", ["inf", "raise"])
+@pytest.mark.parametrize("name", ["uniform_lambda", "edm"])
+def test_unrepresentable_lambda_names_the_end_that_causes_it(name, mode):
+    schedule = _BrokenInverse(mode)
+    with pytest.raises(ValueError, match=r"^T = 60\.0 .*lam_inv") as err:
+        grids.GRIDS[name](schedule, 60.0, 1e-3, 10)  # lambda_T = -60
+    assert "steps" not in str(err.value)
+    with pytest.raises(ValueError, match=r"^delta = 1e-50 .*lam_inv"):
+        grids.GRIDS[name](schedule, 1.0, 1e-50, 10)  # lambda_delta = 57
+    assert (np.diff(grids.GRIDS[name](schedule, 40.0, 1e-3, 10)) < 0).all()  # inside: fine
+
+
+def test_non_finite_lambda_at_an_end_names_it():
+    # A schedule whose lambda underflows to -inf beyond t = 1.5 (as sigma2 overflowing would).
+    class Flat(type(nd.OU())):
+        def lam(self, t):
+            return np.where(np.asarray(t) > 1.5, -np.inf, super().lam(t))
+
+    with pytest.raises(ValueError, match=r"^T = 2\.0: lambda"):
+        grids.uniform_lambda(Flat(), 2.0, 1e-3, 4)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
 from numdiff import metrics
+from numdiff.neighbors import nearest_neighbors
 
 
 def _brute_ratio(x, data):
@@ -45,16 +46,36 @@ def test_ratio_in_unit_interval_and_translation_invariant(seed, shift):
 
 
 @pytest.mark.parametrize(
-    ("x", "data", "kwargs", "exc", "match"),
+    ("x", "data", "kwargs", "exc", "name"),
     [
         (np.zeros((2, 2)), np.zeros((1, 2)), {}, ValueError, "data"),
         (np.zeros((2, 3)), np.ones((4, 2)), {}, ValueError, "x"),
         (np.full((2, 2), np.nan), np.ones((4, 2)), {}, ValueError, "x"),
+        (np.zeros((2, 2)) + 0j, np.ones((4, 2)), {}, TypeError, "x"),
+        (np.zeros((2, 2)), np.ones((4, 2)) + 0j, {}, TypeError, "data"),
         (np.zeros((2, 2)), np.ones((4, 2)), {"threshold": 0.0}, ValueError, "threshold"),
+        (np.zeros((2, 2)), np.ones((4, 2)), {"threshold": np.nan}, ValueError, "threshold"),
+        (np.zeros((2, 2)), np.ones((4, 2)), {"threshold": 0.5 + 0j}, TypeError, "threshold"),
         (np.zeros((2, 2)), np.ones((4, 2)), {"threshold": "1"}, TypeError, "threshold"),
         (np.zeros((0, 2)), np.ones((4, 2)), {}, ValueError, "x"),
     ],
 )
-def test_metrics_validate_input(x, data, kwargs, exc, match):
-    with pytest.raises(exc, match=match):
+def test_metrics_validate_input(x, data, kwargs, exc, name):
+    with pytest.raises(exc, match=rf"\b{name}\b"):
         metrics.memorized_fraction(x, data, **kwargs)
+
+
+def test_ratio_uses_the_standalone_neighbour_search(monkeypatch):
+    # One nearest-neighbour implementation: metrics calls nd.nearest_neighbors
+    # (no EmpiricalScore with a dummy schedule).
+    rng = np.random.default_rng(3)
+    data, x = rng.standard_normal((30, 4)), rng.standard_normal((7, 4))
+    calls = []
+
+    def spy(data_, x_, k=1):
+        calls.append(k)
+        return nearest_neighbors(data_, x_, k)
+
+    monkeypatch.setattr(metrics, "nearest_neighbors", spy)
+    np.testing.assert_allclose(metrics.nearest_ratio(x, data), _brute_ratio(x, data), rtol=1e-12)
+    assert calls == [2]

@@ -1,6 +1,11 @@
-"""nd.sample: result contents, reproducibility, chunking, initial laws, validation, overhead."""
+"""nd.sample: result contents, reproducibility, chunking, initial laws, validation, progress.
 
-import time
+The timing of the Python overhead per step lives in benchmarks/bench_sampling.py
+(a busy machine makes any timing assertion flaky); here only its smoke run.
+"""
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,6 +53,8 @@ def test_same_seed_same_output_and_generator_accepted(f):
     a = nd.sample(f, 20, rng=3, **kw).x
     np.testing.assert_array_equal(a, nd.sample(f, 20, rng=3, **kw).x)
     np.testing.assert_array_equal(a, nd.sample(f, 20, rng=np.random.default_rng(3), **kw).x)
+    b = nd.sample(f, 20, rng=[3, 1], **kw).x  # a sequence of ints seeds as in numpy
+    np.testing.assert_array_equal(b, nd.sample(f, 20, rng=np.random.default_rng([3, 1]), **kw).x)
     assert not np.array_equal(a, nd.sample(f, 20, rng=4, **kw).x)
 
 
@@ -93,52 +100,162 @@ def test_duck_typed_model_without_nearest_or_data():
     g = GaussianScore([1.0, 2.0], [0.5, 0.5], nd.OU())
     r = nd.sample(g, 4, T=1.0, delta=0.1, steps=3, process="ode", solver="dpmpp_2m", rng=0)
     assert r.success and r.nearest_index is None and r.nearest_distance is None
-    with pytest.raises(ValueError, match="init"):
+    with pytest.raises(ValueError, match=r"\binit\b"):
         nd.sample(g, 4, T=1.0, delta=0.1, steps=3, init="exact")
-    with pytest.raises(TypeError, match="f"):
+    with pytest.raises(TypeError, match=r"\bf\b"):
         nd.sample(object(), 4, T=1.0, delta=0.1, steps=3)
 
 
 def test_non_finite_output_is_reported_not_raised():
-    class Exploding(GaussianScore):
+    # A genuine divergence: the model's values are finite (1e307), but two
+    # geometric Heun steps from 1 to 1e-4 amplify them past float64's range.
+    class Huge(GaussianScore):
         def denoise(self, t, x):
-            return np.full_like(x, np.inf)
+            return np.full_like(x, 1e307)
 
-    r = nd.sample(Exploding([0.0], [1.0], nd.OU()), 3, T=1.0, delta=0.1, steps=2, rng=0,
-                  process="ode", solver="ddim")
+    with np.errstate(over="ignore", invalid="ignore"), pytest.warns(RuntimeWarning):
+        r = nd.sample(Huge([0.0], [1.0], nd.OU()), 3, T=1.0, delta=1e-4, steps=2, rng=0,
+                      grid="geometric", process="ode", solver="heun")
     assert not r.success and "not finite" in r.message and r.nearest_index is None
 
 
+class _Returns(GaussianScore):
+    """A model whose denoiser returns ``make(x)``."""
+
+    def __init__(self, make, dim=1):
+        super().__init__(np.zeros(dim), np.ones(dim), nd.OU())
+        self.make = make
+
+    def denoise(self, t, x):
+        return self.make(x)
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "exc", "match"),
+    ("make", "exc"),
+    [
+        (lambda x: np.full_like(x, np.inf), ValueError),  # non-finite for finite x
+        (lambda x: np.full_like(x, np.nan), ValueError),
+        (lambda x: x[:, :1], ValueError),  # wrong shape (d = 2 -> 1 column)
+        (lambda x: x[:-1], ValueError),
+        (lambda x: x.ravel(), ValueError),
+        (lambda x: x + 0j, TypeError),
+        (lambda x: np.full(x.shape, "a"), TypeError),
+    ],
+)
+@pytest.mark.parametrize(("process", "solver"), [("ode", "ddim"), ("sde", "exp_em")])
+def test_a_bad_denoiser_gets_a_named_error(make, exc, process, solver):
+    with pytest.raises(exc, match=r"\bf\.denoise\b|\bf\b"):
+        nd.sample(_Returns(make, dim=2), 3, T=1.0, delta=0.1, steps=2, rng=0,
+                  process=process, solver=solver)
+
+
+@pytest.mark.parametrize(("dim", "exc"), [(0, ValueError), (-2, ValueError), (2.7, TypeError),
+                                          ("two", TypeError), (True, TypeError),
+                                          (None, TypeError)])
+def test_model_dim_must_be_a_positive_int(dim, exc):
+    g = GaussianScore([0.0, 0.0], [1.0, 1.0], nd.OU())
+    g.dim = dim
+    with pytest.raises(exc, match=r"\bf\.dim\b"):
+        nd.sample(g, 3, T=1.0, delta=0.1, steps=2, rng=0)
+
+
+def test_numpy_integer_dim_is_accepted():
+    g = GaussianScore([0.0, 0.0], [1.0, 1.0], nd.OU())
+    g.dim = np.int64(2)
+    assert nd.sample(g, 3, T=1.0, delta=0.1, steps=2, rng=0).x.shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
     [
         ({"delta": 0.0}, ValueError, "delta"),
         ({"delta": 2.0}, ValueError, "delta"),
+        ({"delta": 0.1 + 0j}, TypeError, "delta"),
+        ({"delta": np.nan}, ValueError, "delta"),
+        ({"T": 1.0 + 1e-9j}, TypeError, "T"),
+        ({"T": np.complex128(1.0)}, TypeError, "T"),
+        ({"T": np.nan}, ValueError, "T"),
+        ({"T": True}, TypeError, "T"),
         ({"steps": 0}, ValueError, "steps"),
+        ({"steps": 2.0}, TypeError, "steps"),
         ({"process": "pde"}, ValueError, "process"),
         ({"solver": "rk4"}, ValueError, "solver"),
-        ({"solver": "ddim"}, ValueError, "not valid"),  # ddim is an ODE solver, process is sde
+        ({"solver": "ddim"}, ValueError, "process"),  # ddim is an ODE solver, process is sde
         ({"grid": "cosine"}, ValueError, "grid"),
+        ({"grid": [1.0, 0.5 + 0j, 0.1]}, TypeError, "grid"),
+        ({"grid": [1.0, np.nan, 0.1]}, ValueError, "grid"),
         ({"x_T": np.zeros((3, 2))}, ValueError, "x_T"),
         ({"x_T": np.zeros((4, 3))}, ValueError, "x_T"),
         ({"x_T": np.full((4, 2), np.nan)}, ValueError, "x_T"),
+        ({"x_T": np.zeros((4, 2), dtype=complex)}, TypeError, "x_T"),
+        ({"x_T": "zeros"}, TypeError, "x_T"),
         ({"init": "uniform"}, ValueError, "init"),
         ({"save_at": [0.5 + 1e-3]}, ValueError, "save_at"),
+        ({"save_at": [0.1 + 0j]}, TypeError, "save_at"),
         ({"noise": np.zeros((3, 4, 2))}, ValueError, "noise"),
+        ({"noise": np.zeros((2, 4, 2), dtype=complex)}, TypeError, "noise"),
         ({"chunk": 0}, ValueError, "chunk"),
         ({"progress": "yes"}, TypeError, "progress"),
+        ({"rng": "abc"}, TypeError, "rng"),
+        ({"rng": 1.5}, TypeError, "rng"),
+        ({"rng": -1}, ValueError, "rng"),
+        ({"rng": object()}, TypeError, "rng"),
+        ({"rng": True}, TypeError, "rng"),
+        ({"rng": [1, -2]}, ValueError, "rng"),
+        ({"rng": [1.5]}, ValueError, "rng"),
+        ({"rng": []}, ValueError, "rng"),
     ],
 )
-def test_bad_input_names_the_argument(f, kwargs, exc, match):
+def test_bad_input_names_the_argument(f, kwargs, exc, name):
+    # The name as a word: "t" must not pass by matching "must".
     args = {"T": 1.0, "delta": 0.1, "steps": 2} | kwargs
-    with pytest.raises(exc, match=match):
+    with pytest.raises(exc, match=rf"(?<![\w.]){name}\b"):
         nd.sample(f, 4, **args)
 
 
+@pytest.mark.parametrize("process", ["sde", "ode"])
+def test_rng_is_rejected_before_any_work(f, process):
+    # A bad rng fails at the boundary for both processes (the SDE used to fail
+    # inside the chunk loop, after the ODE-compatible part had run).
+    solver = "exp_em" if process == "sde" else "ddim"
+    for rng in ("abc", 1.5, -1, object()):
+        with pytest.raises((TypeError, ValueError), match=r"\brng\b"):
+            nd.sample(f, 4, T=1.0, delta=0.1, steps=2, process=process, solver=solver, rng=rng)
+
+
+@pytest.mark.parametrize(("process", "solver"), [("sde", "exp_em"), ("sde", "heun"),
+                                                 ("ode", "dpmpp_2m")])
+def test_legacy_random_state_is_supported_for_both_processes(f, process, solver):
+    kw = {"T": 1.0, "delta": 0.05, "steps": 4, "process": process, "solver": solver}
+    a = nd.sample(f, 10, rng=np.random.RandomState(3), **kw)
+    b = nd.sample(f, 10, rng=np.random.RandomState(3), **kw)
+    assert a.success and np.isfinite(a.x).all()
+    np.testing.assert_array_equal(a.x, b.x)  # same state, same output
+    state = np.random.RandomState(3)
+    first = nd.sample(f, 10, rng=state, **kw).x
+    assert not np.array_equal(first, nd.sample(f, 10, rng=state, **kw).x)  # it advances
+
+
+def test_a_generator_that_cannot_spawn_still_drives_the_sde(f):
+    # Generator(MT19937) taken from a RandomState has no seed sequence to spawn
+    # chunk streams from; the driver seeds one from the generator instead.
+    kw = {"T": 1.0, "delta": 0.05, "steps": 4, "process": "sde", "solver": "euler", "chunk": 3}
+    try:
+        gens = [np.random.default_rng(np.random.RandomState(5)) for _ in range(2)]
+    except TypeError:
+        pytest.skip("this numpy's default_rng does not wrap a RandomState")
+    with pytest.raises(TypeError):
+        gens[0].spawn(1)  # the premise
+    a, b = nd.sample(f, 10, rng=gens[0], **kw), nd.sample(f, 10, rng=gens[1], **kw)
+    np.testing.assert_array_equal(a.x, b.x)
+
+
 def test_bad_n_and_noise_for_the_ode(f):
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match=r"\bn\b"):
         nd.sample(f, 0, T=1.0, delta=0.1, steps=2)
-    with pytest.raises(ValueError, match="noise"):
+    with pytest.raises(TypeError, match=r"\bn\b"):
+        nd.sample(f, 2.0, T=1.0, delta=0.1, steps=2)
+    with pytest.raises(ValueError, match=r"\bnoise\b"):
         nd.sample(f, 4, T=1.0, delta=0.1, steps=2, process="ode", solver="ddim",
                   noise=np.zeros((2, 4, 2)))
 
@@ -154,37 +271,29 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(f, capsys, monkeypatch):
     assert "3/3" in err and err.endswith("\n")
 
 
-def test_python_overhead_is_under_ten_percent_of_the_kernel():
-    # n = N = 4096, d = 2: time spent in sample() outside the denoiser calls (and
-    # the final nearest-neighbour search, which is not per step) against the time
-    # in the denoiser calls. Best of 2 runs; the measured ratio is about 1e-2.
-    data = np.random.default_rng(0).standard_normal((4096, 2))
-    inner = nd.EmpiricalScore(data, nd.OU())
+def test_progress_none_follows_the_terminal(f, capsys, monkeypatch):
+    # progress=None is tqdm's disable=None: on when stderr is a terminal.
+    monkeypatch.setattr(sampling, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    nd.sample(f, 4, T=1.0, delta=0.1, steps=3, process="ode", solver="ddim", rng=0)
+    assert "3/3" in capsys.readouterr().err
 
-    class Timed:
-        schedule, dim, data = inner.schedule, inner.dim, inner.data
 
-        def __init__(self):
-            self.kernel = self.other = 0.0
+def test_short_runs_stay_silent_even_when_asked(f, capsys):
+    # The bar draws only after PROGRESS_DELAY (1 s): a quick run prints nothing.
+    nd.sample(f, 4, T=1.0, delta=0.1, steps=3, process="ode", solver="ddim", rng=0,
+              progress=True)
+    assert capsys.readouterr().err == ""
 
-        def denoise(self, t, x):
-            t0 = time.perf_counter()
-            out = inner.denoise(t, x)
-            self.kernel += time.perf_counter() - t0
-            return out
 
-        def nearest(self, x, k=1):
-            t0 = time.perf_counter()
-            out = inner.nearest(x, k)
-            self.other += time.perf_counter() - t0
-            return out
-
-    ratios = []
-    for _ in range(2):
-        g = Timed()
-        t0 = time.perf_counter()
-        nd.sample(g, 4096, T=1.0, delta=0.01, steps=4, process="sde", solver="euler",
-                  grid="uniform_lambda", rng=0)
-        total = time.perf_counter() - t0
-        ratios.append((total - g.kernel - g.other) / g.kernel)
-    assert min(ratios) < 0.10
+def test_overhead_benchmark_runs_at_tiny_sizes(capsys):
+    # Smoke run of benchmarks/bench_sampling.py: it runs and prints its table.
+    # No timing is asserted (the benchmark prints the overhead ratios).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        import bench_sampling
+    finally:
+        sys.path.pop(0)
+    rows = bench_sampling.bench(bench_sampling.QUICK_SIZES[:1], repeats=1)
+    assert len(rows) == 1 and np.isfinite(rows[0][5]) and rows[0][8] > 0
+    assert "overhead median" in capsys.readouterr().out
