@@ -18,12 +18,12 @@ __all__ = ["nearest_neighbors"]
 DIRECT_MAX_DIM = 16
 # Data points per block of the direct search (per-thread buffer in L2).
 DIRECT_BLOCK = 512
-# BLAS candidates beyond k that are re-ranked by exact differences: the expansion
-# |x|^2 - 2 x.y + |y|^2 misorders points closer than its rounding, eps |x| |y|.
-EXTRA_CANDIDATES = 7
-# Squared distances of coordinates beyond this overflow float64; such inputs are
-# rescaled by an exact power of two first.
-SAFE_MAGNITUDE = 1e100
+# Most candidates per query that the BLAS ranking may leave to exact recomputation
+# (those its rounding bound cannot exclude); beyond, the query takes the direct search.
+MAX_CANDIDATES = 64
+# Squared distances of coordinates beyond this (or below its inverse) leave the
+# float64 range; such queries are rescaled by an exact power of two.
+SAFE_MAGNITUDE = 1e150
 
 
 def nearest_neighbors(data, x, k=1):
@@ -57,55 +57,106 @@ def nearest_neighbors(data, x, k=1):
         raise ValueError(f"data must be non-empty; got shape {data.shape}")
     x = as_points(x, data.shape[1], "x")
     k = as_count(k, "k", 1, data.shape[0])
-    centre = data.mean(axis=0)
-    centred = data - centre
-    return knn_centred(centred, x - centre, k)
+    return knn(data, x, k)
 
 
-def knn_centred(centred, xc, k, centred_t=None, sq_norms=None):
-    """k nearest rows of ``centred (N, d)`` to ``xc (M, d)``; inputs already validated.
+def knn(data, x, k, data_t=None, centred=None, sq_norms=None):
+    """k nearest rows of ``data (N, d)`` to ``x (M, d)``; inputs already validated.
 
-    ``centred_t`` (``centred.T``, contiguous) and ``sq_norms`` (row norms
-    squared) may be passed by callers that keep them.
+    Distances are exact differences of the raw coordinates. For ``d > 16`` the
+    candidates are ranked by a matrix multiply on centred data; ``data_t``
+    (``data.T``, contiguous), ``centred`` (``data`` minus its mean) and
+    ``sq_norms`` (``centred``'s squared row norms) may be passed by callers that
+    keep them.
     """
-    scale = _power_of_two_scale(centred, xc)
-    if scale != 1.0:
-        centred, xc = centred * scale, xc * scale
-        centred_t = sq_norms = None
-    idx, dist = _knn(centred, xc, k, centred_t, sq_norms)
-    return idx, dist / scale
-
-
-def _power_of_two_scale(centred, xc):
-    """1, or an exact power of two bringing the largest coordinate near 1 when
-    squared distances would overflow (or underflow) float64."""
-    top = max(np.abs(centred).max(initial=0.0), np.abs(xc).max(initial=0.0))
-    if top == 0.0 or 1.0 / SAFE_MAGNITUDE < top < SAFE_MAGNITUDE:
-        return 1.0
-    return float(np.ldexp(1.0, -np.frexp(top)[1]))
-
-
-def _knn(centred, xc, k, centred_t, sq_norms):
-    n_data, dim = centred.shape
-    idx_out = np.empty((xc.shape[0], k), dtype=np.int64)
-    dist_out = np.empty((xc.shape[0], k))
+    if data_t is None:
+        data_t = np.ascontiguousarray(data.T)
+    dim = data.shape[1]
+    scale = _query_scales(data, x)
+    plain = scale == 1.0
+    idx = np.empty((x.shape[0], k), dtype=np.int64)
+    dist = np.empty((x.shape[0], k))
     if dim <= DIRECT_MAX_DIM:
-        if centred_t is None:
-            centred_t = np.ascontiguousarray(centred.T)
-        knn_direct(xc, centred_t, min(DIRECT_BLOCK, n_data), idx_out, dist_out)
-        return idx_out, np.sqrt(dist_out)
-    if sq_norms is None:
-        sq_norms = np.einsum("ij,ij->i", centred, centred)
-    n_cand = min(n_data, k + EXTRA_CANDIDATES)
+        plain[:] = False
+    elif plain.any():
+        if centred is None:
+            centred = data - data.mean(axis=0)
+            sq_norms = np.einsum("ij,ij->i", centred, centred)
+        idx[plain], dist[plain], exact = _knn_blas(data, centred, x[plain], k, sq_norms)
+        # Rows whose candidate set the rounding bound could not keep small.
+        plain[np.flatnonzero(plain)[~exact]] = False
+    rows = np.flatnonzero(~plain)
+    if rows.size:
+        idx[rows], dist[rows] = _knn_scaled(data, data_t, x[rows], k, scale[rows])
+    return idx, dist
+
+
+def _query_scales(data, x):
+    """Per query, 1 or an exact power of two keeping squared distances in range:
+    queries beyond ``SAFE_MAGNITUDE`` are scaled by their own size, and queries
+    whose whole problem is tiny are scaled up."""
+    query_top = np.abs(x).max(axis=1, initial=0.0)
+    top = np.maximum(query_top, np.abs(data).max(initial=0.0))
+    scale = np.ones(x.shape[0])
+    big = query_top > SAFE_MAGNITUDE
+    tiny = (top < 1.0 / SAFE_MAGNITUDE) & (top > 0.0)
+    scale[big] = _inverse_power_of_two(query_top[big])
+    scale[tiny] = _inverse_power_of_two(top[tiny])
+    return scale
+
+
+def _inverse_power_of_two(top):
+    """``2^-e`` with ``2^(e-1) <= top < 2^e``."""
+    return np.ldexp(1.0, -np.frexp(top)[1])
+
+
+def _knn_scaled(data, data_t, x, k, scale):
+    """Direct search at the given per-query scales; rows whose k-th distance still
+    overflows are searched again scaled by the largest coordinate of the problem."""
+    idx = np.empty((x.shape[0], k), dtype=np.int64)
+    sq = np.empty((x.shape[0], k))
+    block = min(DIRECT_BLOCK, data.shape[0])
+    knn_direct(x, scale, data_t, block, idx, sq)
+    again = ~np.isfinite(sq[:, -1])
+    if again.any():
+        top = np.maximum(np.abs(x[again]).max(axis=1), np.abs(data).max())
+        scale = scale.copy()
+        scale[again] = _inverse_power_of_two(top)
+        sub_idx, sub_sq = idx[again], sq[again]
+        knn_direct(x[again], scale[again], data_t, block, sub_idx, sub_sq)
+        idx[again], sq[again] = sub_idx, sub_sq
+    return idx, np.sqrt(sq) / scale[:, None]
+
+
+def _knn_blas(data, centred, x, k, sq_norms):
+    """Rank by the expansion ``|y|^2 - 2 x.y``, then recompute exactly every
+    candidate that its rounding bound cannot exclude. Returns ``(idx, dist, exact)``;
+    rows with more than ``MAX_CANDIDATES`` such candidates are marked not exact
+    (their result is left unset for the caller's direct search)."""
+    n_data, dim = centred.shape
+    xc = x - (data[0] - centred[0])  # the same shift as the data's
+    idx_out = np.zeros((xc.shape[0], k), dtype=np.int64)
+    dist_out = np.zeros((xc.shape[0], k))
+    exact_out = np.ones(xc.shape[0], dtype=bool)
+    norms = np.sqrt(sq_norms)
+    # |fl(x.y) - x.y| <= d eps |x| |y| and likewise for |y|^2 (gamma_d, doubled).
+    slack = 2.0 * dim * np.finfo(float).eps
     rows = max(1, (1 << 22) // n_data)
     for lo in range(0, xc.shape[0], rows):
         q = slice(lo, lo + rows)
-        # Rank by the BLAS expansion, then recompute the few candidates exactly.
         approx = sq_norms[None, :] - 2.0 * (xc[q] @ centred.T)
-        cand = np.argpartition(approx, n_cand - 1, axis=1)[:, :n_cand]
-        diff = xc[q][:, None, :] - centred[cand]
+        err = slack * (sq_norms[None, :] + 2.0 * np.linalg.norm(xc[q], axis=1)[:, None] * norms)
+        kth = np.partition(approx + err, k - 1, axis=1)[:, k - 1]
+        count = ((approx - err) <= kth[:, None]).sum(axis=1)
+        n_cand = min(n_data, max(int(count.max()), k))
+        if n_cand > MAX_CANDIDATES:
+            exact_out[q] = count <= MAX_CANDIDATES
+            n_cand = min(n_data, max(int(count[exact_out[q]].max(initial=k)), k))
+        cand = np.argpartition(approx - err, n_cand - 1, axis=1)[:, :n_cand]
+        diff = x[q][:, None, :] - data[cand]
         exact = np.einsum("mcj,mcj->mc", diff, diff)
-        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+        # Ties by lower index, as the direct search.
+        order = np.lexsort((cand, exact), axis=1)[:, :k]
         idx_out[q] = np.take_along_axis(cand, order, axis=1)
         dist_out[q] = np.sqrt(np.take_along_axis(exact, order, axis=1))
-    return idx_out, dist_out
+    return idx_out, dist_out, exact_out

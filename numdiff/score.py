@@ -28,7 +28,7 @@ from numdiff._checks import as_points as _as_points
 from numdiff._kernels.direct import log_weights_direct, mixture_moments_direct
 from numdiff._kernels.exact import residual_rows
 from numdiff._kernels.tiles import tile_weights
-from numdiff.neighbors import knn_centred
+from numdiff.neighbors import knn
 from numdiff.schedules import Schedule
 
 __all__ = ["EmpiricalScore", "TopWeights"]
@@ -123,7 +123,6 @@ class EmpiricalScore:
         # and centring shrinks |y_k|, hence the rounding of x . y_k.
         self._centre = data.mean(axis=0)
         self._centred = data - self._centre
-        self._centred_t = np.ascontiguousarray(self._centred.T)
         with np.errstate(over="ignore"):
             self._sq_norms = np.einsum("ij,ij->i", self._centred, self._centred)
             # Scale of the rounding of x . y_k: |y_k| plus the centring's own error.
@@ -269,7 +268,7 @@ class EmpiricalScore:
         """
         x = _as_points(x, self.dim)
         k = as_count(k, "k", 1, self.n_data)
-        return knn_centred(self._centred, x - self._centre, k, self._centred_t, self._sq_norms)
+        return knn(self.data, x, k, self._data_t, self._centred, self._sq_norms)
 
     # -- internals ------------------------------------------------------------
     def _prepare(self, t, x):
@@ -348,7 +347,8 @@ class EmpiricalScore:
             )
         # Rows whose BLAS logits are too coarse to locate the top entries (or would
         # overflow) take the direct kernel: O(N d) scalar work, exact to rounding.
-        direct = ~(bound * self.dim <= DIRECT_ROW_NATS)
+        with np.errstate(over="ignore", invalid="ignore"):
+            direct = ~(bound * self.dim <= DIRECT_ROW_NATS)
         if direct.any():
             out = [np.empty_like(x[direct]), np.empty(direct.sum()), np.empty_like(x[direct])]
             self._moments_direct(x[direct], alpha[direct], sigma2[direct], *out)
@@ -388,7 +388,7 @@ class EmpiricalScore:
         ref_logit = np.zeros(x.shape[0])
         if refine.any():
             a = alpha[refine]
-            ref = knn_centred(y, xc[refine] / a[:, None], 1, self._centred_t, sq_norms)[0][:, 0]
+            ref = knn(self.data, x[refine] / a[:, None], 1, self._data_t, y, sq_norms)[0][:, 0]
             ref_point[refine] = self.data[ref]
             ref_logit[refine] = (a / sigma2[refine]) * (
                 np.einsum("ij,ij->i", xc[refine], y[ref]) - 0.5 * a * sq_norms[ref]
@@ -396,9 +396,11 @@ class EmpiricalScore:
         u = residual_rows(x, alpha, ref_point)
         run_max = np.full(x.shape[0], -np.inf)
         run_sum = np.zeros(x.shape[0])
+        # Unrefined rows accumulate sum w y_k (centred), refined rows sum w (x_k - x_r).
         acc = np.zeros_like(x)
         block_max = np.empty(x.shape[0])
         block_sum = np.empty(x.shape[0])
+        block_shift = np.zeros_like(x)
         # One tile buffer, reused: a fresh 16 MB array per tile costs its page faults.
         buffer = np.empty((x.shape[0], min(TILE_COLS, self.n_data)))
         for start in range(0, self.n_data, TILE_COLS):
@@ -407,17 +409,19 @@ class EmpiricalScore:
             np.matmul(xc, y[cols].T, out=tile)
             tile_weights(
                 tile, alpha, sigma2, sq_norms[cols], refine, ref_logit, ref_point, u,
-                self.data[cols], window, block_max, block_sum,
+                self.data[cols], window, block_max, block_sum, block_shift,
             )
             new_max = np.maximum(run_max, block_max)
             shrink = np.exp(run_max - new_max)
             grow = np.exp(block_max - new_max)
             run_sum = run_sum * shrink + block_sum * grow
-            acc = acc * shrink[:, None] + (tile @ y[cols]) * grow[:, None]
+            block_acc = np.where(refine[:, None], block_shift, tile @ y[cols])
+            acc = acc * shrink[:, None] + block_acc * grow[:, None]
             run_max = new_max
         base = np.where(refine, np.einsum("ij,ij->i", u, u), xc_sq)
-        denoised = self._centre + acc / run_sum[:, None]
-        resid = alpha[:, None] * (denoised - ref_point) - u
+        shift = acc / run_sum[:, None]
+        denoised = np.where(refine[:, None], ref_point + shift, self._centre + shift)
+        resid = np.where(refine[:, None], alpha[:, None] * shift - u, alpha[:, None] * denoised - x)
         return denoised, run_max + np.log(run_sum) - base / (2.0 * sigma2), resid
 
     def _normalised_weights(self, x, alpha, sigma2):

@@ -84,23 +84,40 @@ def scaled_residual(xm, a_s, s, data, data_t, buf, u):
 def _moments_one(x, m, a, s, coef, data, data_t, buf, bits, u, acc, denoised, logsum, u2, resid):
     """One query of :func:`mixture_moments_direct`, with caller-owned scratch."""
     dim = x.shape[1]
+    a_s = a * s
+    ref = scaled_residual(x[m], a_s, s, data, data_t, buf, u)
+    run_max, run_sum = _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc)
+    if run_max >= _BIGGEST:
+        # The search by rounded distances picked a point whose logit falls short of
+        # the largest by more than the float range (|x| dwarfs the data's spacing):
+        # re-pick by the exact relative logits and merge again.
+        ref = _largest_logit(ref, u, a_s, data, data_t, buf)
+        for j in range(dim):
+            u[j] = residual(x[m, j] * s, a_s, data[ref, j])
+        run_max, run_sum = _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc)
+    sq = 0.0
+    for j in range(dim):
+        shift = acc[j] / run_sum
+        denoised[m, j] = data[ref, j] + shift
+        resid[m, j] = a * shift - u[j] / s
+        sq += u[j] * u[j]
+    u2[m] = sq
+    logsum[m] = run_max + np.log(run_sum)
+
+
+@jit
+def _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc):
+    """Online (max, sum, weighted sum of ``x_k - x_r``) over data blocks; fills ``acc``
+    and returns ``(max, sum)``."""
+    dim = u.shape[0]
     n_data = data.shape[0]
     block = buf.shape[0]
-    a_s = a * s
     acc[:] = 0.0
-    ref = scaled_residual(x[m], a_s, s, data, data_t, buf, u)
     run_max = -np.inf
     run_sum = 0.0
     for start in range(0, n_data, block):
         nb = min(block, n_data - start)
-        buf[:nb] = 0.0
-        for j in range(dim):
-            two_u = 2.0 * u[j]
-            ref_j = data[ref, j]
-            row = data_t[j, start : start + nb]
-            for k in range(nb):
-                dx = row[k] - ref_j
-                buf[k] += dx * (two_u - a_s * dx)
+        _relative_logits(ref, u, a_s, data, data_t, start, nb, buf)
         block_max = -np.inf
         for k in range(nb):
             buf[k] = min(buf[k] * coef, _BIGGEST)
@@ -124,48 +141,76 @@ def _moments_one(x, m, a, s, coef, data, data_t, buf, bits, u, acc, denoised, lo
             for k in range(nb):
                 total += buf[k] * (row[k] - ref_j)
             acc[j] += grow * total
-    sq = 0.0
-    for j in range(dim):
-        shift = acc[j] / run_sum
-        denoised[m, j] = data[ref, j] + shift
-        resid[m, j] = a * shift - u[j] / s
-        sq += u[j] * u[j]
-    u2[m] = sq
-    logsum[m] = run_max + np.log(run_sum)
+    return run_max, run_sum
+
+
+@jit
+def _relative_logits(ref, u, a_s, data, data_t, start, nb, out):
+    """``out[:nb] = dx_k . (2u - a_s dx_k)`` for ``k`` in ``start .. start + nb``
+    (the logits ``e_k`` before the factor ``coef``)."""
+    out[:nb] = 0.0
+    for j in range(u.shape[0]):
+        two_u = 2.0 * u[j]
+        ref_j = data[ref, j]
+        row = data_t[j, start : start + nb]
+        for k in range(nb):
+            dx = row[k] - ref_j
+            out[k] += dx * (two_u - a_s * dx)
+
+
+@jit
+def _largest_logit(ref, u, a_s, data, data_t, buf):
+    """Index of the largest relative logit (first of ties), exact up to its rounding."""
+    n_data = data.shape[0]
+    block = buf.shape[0]
+    best = -np.inf
+    best_k = ref
+    for start in range(0, n_data, block):
+        nb = min(block, n_data - start)
+        _relative_logits(ref, u, a_s, data, data_t, start, nb, buf)
+        for k in range(nb):
+            if buf[k] > best:
+                best = buf[k]
+                best_k = start + k
+    return best_k
 
 
 @jit_parallel
 def log_weights_direct(x, alpha, scale, coef, data, data_t, block, out):
     """Fill ``out (M, N)`` with the logits ``e_k`` relative to each query's nearest
     point (the module docstring's), not normalised."""
-    n_query, dim = x.shape
+    n_query = x.shape[0]
     n_data = data.shape[0]
     for m in prange(n_query):
         buf = np.empty(block)
-        u = np.empty(dim)
-        a_s = alpha[m] * scale[m]
-        ref = scaled_residual(x[m], a_s, scale[m], data, data_t, buf, u)
+        u = np.empty(x.shape[1])
+        s = scale[m]
+        a_s = alpha[m] * s
+        ref = scaled_residual(x[m], a_s, s, data, data_t, buf, u)
         row_out = out[m]
-        row_out[:] = 0.0
-        for j in range(dim):
-            two_u = 2.0 * u[j]
-            ref_j = data[ref, j]
-            row = data_t[j]
-            for k in range(n_data):
-                dx = row[k] - ref_j
-                row_out[k] += dx * (two_u - a_s * dx)
+        _relative_logits(ref, u, a_s, data, data_t, 0, n_data, row_out)
+        top = np.argmax(row_out)
+        if row_out[top] > 0.0:
+            # Not the largest logit (see _moments_one): take the largest as reference.
+            ref = top
+            for j in range(x.shape[1]):
+                u[j] = residual(x[m, j] * s, a_s, data[ref, j])
+            _relative_logits(ref, u, a_s, data, data_t, 0, n_data, row_out)
         for k in range(n_data):
             row_out[k] = min(row_out[k] * coef[m], _BIGGEST)
 
 
 @jit_parallel
-def knn_direct(x, data_t, block, idx_out, sq_dist_out):
+def knn_direct(x, scale, data_t, block, idx_out, sq_dist_out):
     """The ``k = idx_out.shape[1]`` nearest data points of each query, by direct
-    differences; fills ``idx_out (M, k)`` and squared distances, sorted, ties by index."""
+    differences of ``scale[m] * x`` and ``scale[m] * x_k`` (``scale`` powers of two,
+    keeping squares in range); fills ``idx_out (M, k)`` and the scaled squared
+    distances, sorted, ties by index."""
     n_query, k = idx_out.shape
     dim, n_data = data_t.shape
     for m in prange(n_query):
         buf = np.empty(block)
+        s = scale[m]
         best = sq_dist_out[m]
         best_idx = idx_out[m]
         best[:] = np.inf
@@ -175,9 +220,9 @@ def knn_direct(x, data_t, block, idx_out, sq_dist_out):
             buf[:nb] = 0.0
             for j in range(dim):
                 row = data_t[j, start : start + nb]
-                xj = x[m, j]
+                xj = x[m, j] * s
                 for i in range(nb):
-                    diff = xj - row[i]
+                    diff = xj - s * row[i]
                     buf[i] += diff * diff
             block_best = np.inf
             for i in range(nb):

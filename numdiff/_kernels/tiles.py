@@ -29,13 +29,16 @@ from numdiff._kernels.vexp import exp_shifted_sum
 @jit
 def tile_weights(
     tile, alpha, sigma2, sq_norms, refine, ref_logit, ref_point, u, block_data, window,
-    block_max, block_sum,
+    block_max, block_sum, block_shift,
 ):
     """Turn ``tile (Mq, Nb)`` of ``x . y_k`` into ``exp(g - block_max)`` in place.
 
     Fills ``block_max (Mq,)`` and ``block_sum (Mq,)``. For ``refine`` rows the
     logits are relative to ``ref_logit`` (the approximate ``g`` of the nearest
-    point ``ref_point (Mq, d)``, with ``u = x - alpha ref_point``).
+    point ``ref_point (Mq, d)``, with ``u = x - alpha ref_point``), and
+    ``block_shift (Mq, d)`` receives ``sum_k exp(g_k - block_max) (x_k - x_r)`` by
+    direct differences over the entries that are not flushed to 0: the denoiser's
+    offset from ``x_r`` without the ``eps |D|`` of ``D - x_r`` (the score needs it).
     """
     n_rows, n_cols = tile.shape
     dim = block_data.shape[1]
@@ -62,3 +65,10 @@ def tile_weights(
         total = exp_shifted_sum(row, n_cols, top, bits)
         block_max[i] = top
         block_sum[i] = total
+        if refine[i]:
+            for j in range(dim):
+                block_shift[i, j] = 0.0
+            for k in range(n_cols):
+                if row[k] != 0.0:
+                    for j in range(dim):
+                        block_shift[i, j] += row[k] * (block_data[k, j] - ref_point[i, j])
