@@ -18,9 +18,9 @@ __all__ = ["nearest_neighbors"]
 DIRECT_MAX_DIM = 16
 # Data points per block of the direct search (per-thread buffer in L2).
 DIRECT_BLOCK = 512
-# Most candidates per query that the BLAS ranking may leave to exact recomputation
-# (those its rounding bound cannot exclude); beyond, the query takes the direct search.
-MAX_CANDIDATES = 64
+# BLAS candidates beyond k recomputed exactly; a query whose ranking's rounding
+# bound cannot exclude the next one takes the direct search instead.
+EXTRA_CANDIDATES = 7
 # Squared distances of coordinates beyond this (or below its inverse) leave the
 # float64 range; such queries are rescaled by an exact power of two.
 SAFE_MAGNITUDE = 1e150
@@ -129,30 +129,33 @@ def _knn_scaled(data, data_t, x, k, scale):
 
 
 def _knn_blas(data, centred, x, k, sq_norms):
-    """Rank by the expansion ``|y|^2 - 2 x.y``, then recompute exactly every
-    candidate that its rounding bound cannot exclude. Returns ``(idx, dist, exact)``;
-    rows with more than ``MAX_CANDIDATES`` such candidates are marked not exact
-    (their result is left unset for the caller's direct search)."""
+    """Rank by the expansion ``|y|^2 - 2 x.y``, then recompute the best ``k +
+    EXTRA_CANDIDATES`` exactly. Returns ``(idx, dist, exact)``: a row is exact when
+    the first candidate left out ranks behind the k-th by more than the ranking's
+    rounding bound; other rows are left for the caller's direct search."""
     n_data, dim = centred.shape
     xc = x - (data[0] - centred[0])  # the same shift as the data's
     idx_out = np.zeros((xc.shape[0], k), dtype=np.int64)
     dist_out = np.zeros((xc.shape[0], k))
     exact_out = np.ones(xc.shape[0], dtype=bool)
-    norms = np.sqrt(sq_norms)
-    # |fl(x.y) - x.y| <= d eps |x| |y| and likewise for |y|^2 (gamma_d, doubled).
+    n_cand = min(n_data, k + EXTRA_CANDIDATES)
+    # |fl(x.y) - x.y| <= d eps |x| |y| and likewise for |y|^2 (gamma_d, doubled), with
+    # the largest |y|: one bound per row, so the check costs no pass over the tile.
     slack = 2.0 * dim * np.finfo(float).eps
+    top_sq = sq_norms.max()
     rows = max(1, (1 << 22) // n_data)
     for lo in range(0, xc.shape[0], rows):
         q = slice(lo, lo + rows)
         approx = sq_norms[None, :] - 2.0 * (xc[q] @ centred.T)
-        err = slack * (sq_norms[None, :] + 2.0 * np.linalg.norm(xc[q], axis=1)[:, None] * norms)
-        kth = np.partition(approx + err, k - 1, axis=1)[:, k - 1]
-        count = ((approx - err) <= kth[:, None]).sum(axis=1)
-        n_cand = min(n_data, max(int(count.max()), k))
-        if n_cand > MAX_CANDIDATES:
-            exact_out[q] = count <= MAX_CANDIDATES
-            n_cand = min(n_data, max(int(count[exact_out[q]].max(initial=k)), k))
-        cand = np.argpartition(approx - err, n_cand - 1, axis=1)[:, :n_cand]
+        if n_cand < n_data:
+            part = np.argpartition(approx, n_cand, axis=1)
+            cand = part[:, :n_cand]
+            left_out = np.take_along_axis(approx, part[:, n_cand : n_cand + 1], axis=1)[:, 0]
+            kth = np.partition(np.take_along_axis(approx, cand, axis=1), k - 1, axis=1)[:, k - 1]
+            err = slack * (top_sq + 2.0 * np.linalg.norm(xc[q], axis=1) * np.sqrt(top_sq))
+            exact_out[q] = left_out - kth > 2.0 * err
+        else:
+            cand = np.broadcast_to(np.arange(n_data), approx.shape)
         diff = x[q][:, None, :] - data[cand]
         exact = np.einsum("mcj,mcj->mc", diff, diff)
         # Ties by lower index, as the direct search.
