@@ -63,7 +63,7 @@ _BIGGEST = np.finfo(np.float64).max
 class TopWeights(NamedTuple):
     """The largest posterior weights of each query (:meth:`EmpiricalScore.top_weights`).
 
-    Attributes
+    Parameters
     ----------
     index : ndarray of int64, shape (M, k)
         Data indices, by decreasing weight.

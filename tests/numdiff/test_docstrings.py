@@ -1,4 +1,4 @@
-"""numpydoc sections of the public API of grids, solvers, sampling and metrics.
+"""numpydoc sections of numdiff's public API.
 
 Every public function and method that takes arguments has a ``Parameters``
 section, every function a ``Returns`` section, and every public class whose
@@ -15,7 +15,10 @@ import pytest
 
 import numdiff.solvers
 
-MODULES = ["numdiff.grids", "numdiff.solvers", "numdiff.sampling", "numdiff.metrics"] + [
+MODULES = [
+    "numdiff.schedules", "numdiff.score", "numdiff.neighbors",
+    "numdiff.grids", "numdiff.solvers", "numdiff.sampling", "numdiff.metrics",
+] + [
     f"numdiff.solvers.{m.name}" for m in pkgutil.iter_modules(numdiff.solvers.__path__)
 ]
 
@@ -54,7 +57,10 @@ def test_the_scan_sees_the_api():
                  "numdiff.solvers.get_solver", "numdiff.solvers.base.reverse_drift",
                  "numdiff.solvers.base.Interval", "numdiff.solvers.base.Interval.between",
                  "numdiff.sampling.sample", "numdiff.metrics.nearest_ratio",
-                 "numdiff.solvers.heun.Heun", "numdiff.solvers.base.Solver.step"]:
+                 "numdiff.solvers.heun.Heun", "numdiff.solvers.base.Solver.step",
+                 "numdiff.schedules.Schedule.lam_inv", "numdiff.schedules.VPLinear",
+                 "numdiff.score.EmpiricalScore.score", "numdiff.score.EmpiricalScore.top_weights",
+                 "numdiff.neighbors.nearest_neighbors"]:
         assert name in PUBLIC
 
 
