@@ -6,6 +6,11 @@ half-width; the study's report says which), whether the comparison passed, and
 a short string saying how the two were compared (``"<="``, ``"|m - p| <= 0.1"``).
 The constructors below compute ``passed`` from the numbers so that a claim can
 never be marked as passed by hand.
+
+Each claim also says what *kind* of statement it is (a theorem about numdiff's
+output, a self-check of ``theory/`` that never runs numdiff's sampler, or a
+negative control that must violate its bound) and the smallest bias of the
+measurement it would detect, so that the report shows how sharp each test is.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+#: The kinds of claim, see :class:`Claim`.
+KINDS = ("theorem", "theory-check", "negative-control")
 
 
 def _encode(value):
@@ -61,6 +69,18 @@ class Claim:
         One line on what was measured and how.
     study : str
         Name of the study that made the claim (filled in by the runner).
+    kind : {"theorem", "theory-check", "negative-control"}
+        ``"theorem"``: a claim about numdiff's output. ``"theory-check"``: a
+        claim that never runs numdiff's sampler (a self-check of ``theory/``).
+        ``"negative-control"``: a setting that must violate the bound;
+        ``passed`` is True when the violation *is* observed.
+    detectable : float or None
+        The smallest bias of ``measured`` (in its units) that the claim would
+        detect: a systematic error this large makes the claim fail at least
+        half of the time. For a two-sided band set from the standard error it
+        is the band; for a one-sided bound it is the distance from the
+        measurement (or its null expectation, stated in ``detail``) to the
+        bound. ``None`` when the study does not state it.
     """
 
     name: str
@@ -71,6 +91,8 @@ class Claim:
     comparison: str = ""
     detail: str = ""
     study: str = ""
+    kind: str = "theorem"
+    detectable: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -80,6 +102,10 @@ class Claim:
         if self.uncertainty is not None:
             object.__setattr__(self, "uncertainty", _number(self.uncertainty, "uncertainty"))
         object.__setattr__(self, "passed", bool(self.passed))
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
+            raise ValueError(f"`kind` must be one of {KINDS}, got {self.kind!r}")
+        if self.detectable is not None:
+            object.__setattr__(self, "detectable", _number(self.detectable, "detectable"))
 
     def to_dict(self) -> dict:
         """JSON-ready dict; non-finite floats are written as strings."""
@@ -87,7 +113,11 @@ class Claim:
 
     @classmethod
     def from_dict(cls, data: dict) -> Claim:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them.
+
+        Dicts written before ``kind`` and ``detectable`` existed load with their
+        defaults (``"theorem"``, ``None``).
+        """
         if not isinstance(data, dict):
             raise TypeError(f"`data` must be a dict, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
@@ -104,23 +134,60 @@ class Claim:
         return cls.from_dict(json.loads(text))
 
 
-def at_most(name, bound, measured, uncertainty=None, *, detail="") -> Claim:
-    """Claim ``measured <= bound`` (a theorem's upper bound)."""
+def _margin(gap):
+    """Distance to a one-sided bound (0 once it is crossed); ``None`` if not finite."""
+    return max(gap, 0.0) if math.isfinite(gap) else None
+
+
+def at_most(name, bound, measured, uncertainty=None, *, detail="", kind="theorem",
+            detectable=None) -> Claim:
+    """Claim ``measured <= bound`` (a theorem's upper bound).
+
+    ``detectable`` defaults to the margin ``bound - measured``.
+    """
     measured, bound = _number(measured, "measured"), _number(bound, "bound")
-    return Claim(name, bound, measured, uncertainty, measured <= bound, "<=", detail)
+    detectable = _margin(bound - measured) if detectable is None else detectable
+    return Claim(name, bound, measured, uncertainty, measured <= bound, "<=", detail,
+                 kind=kind, detectable=detectable)
 
 
-def at_least(name, bound, measured, uncertainty=None, *, detail="") -> Claim:
-    """Claim ``measured >= bound`` (a limit approached from below, a p-value floor)."""
+def at_least(name, bound, measured, uncertainty=None, *, detail="", kind="theorem",
+             detectable=None) -> Claim:
+    """Claim ``measured >= bound`` (a limit approached from below, a p-value floor).
+
+    ``detectable`` defaults to the margin ``measured - bound``.
+    """
     measured, bound = _number(measured, "measured"), _number(bound, "bound")
-    return Claim(name, bound, measured, uncertainty, measured >= bound, ">=", detail)
+    detectable = _margin(measured - bound) if detectable is None else detectable
+    return Claim(name, bound, measured, uncertainty, measured >= bound, ">=", detail,
+                 kind=kind, detectable=detectable)
 
 
-def within(name, predicted, measured, band, uncertainty=None, *, detail="") -> Claim:
-    """Claim ``|measured - predicted| <= band``."""
+def within(name, predicted, measured, band, uncertainty=None, *, detail="", kind="theorem",
+           detectable=None) -> Claim:
+    """Claim ``|measured - predicted| <= band``.
+
+    ``detectable`` defaults to ``band``: a bias of the band's size puts the
+    expected measurement on the edge, where it fails half of the time.
+    """
     measured, predicted = _number(measured, "measured"), _number(predicted, "predicted")
     band = _number(band, "band")
     if not band >= 0:
         raise ValueError(f"`band` must be >= 0, got {band}")
     passed = abs(measured - predicted) <= band
-    return Claim(name, predicted, measured, uncertainty, passed, f"|m - p| <= {band:.3g}", detail)
+    return Claim(name, predicted, measured, uncertainty, passed, f"|m - p| <= {band:.3g}", detail,
+                 kind=kind, detectable=band if detectable is None else detectable)
+
+
+def violates(name, bound, measured, uncertainty=None, *, detail="", detectable=None) -> Claim:
+    """Negative control: a setting that must violate ``measured <= bound``.
+
+    ``passed`` is True when the violation is observed (``measured > bound``):
+    the control shows that the comparison it shadows has the power to fail.
+    ``detectable`` is the loss of power (the drop of ``measured``) that would
+    make the control miss the violation; by default ``measured - bound``.
+    """
+    measured, bound = _number(measured, "measured"), _number(bound, "bound")
+    detectable = _margin(measured - bound) if detectable is None else detectable
+    return Claim(name, bound, measured, uncertainty, measured > bound, ">", detail,
+                 kind="negative-control", detectable=detectable)

@@ -4,7 +4,6 @@ Each test here fails on a runner that keys cells only on their configuration,
 or that takes a cached ``{"result": null}`` for a finished cell.
 """
 
-import dataclasses
 import importlib
 import json
 import sys
@@ -16,7 +15,6 @@ from validation import cache
 from validation.__main__ import main
 from validation.cache import CellCache, atomic_write_text, cell_key, source_hash
 from validation.claims import Claim, at_least, within
-from validation.report import summary_text
 from validation.runner import run_studies
 from validation.study import Study, Summary
 
@@ -255,20 +253,12 @@ def test_study_whose_cells_never_come_back_is_a_failure(tmp_path):
 # -- claim kinds in the report -------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class KindClaim(Claim):
-    """A claim with the kind fields, whether or not ``Claim`` has them yet."""
-
-    kind: str = "theorem"
-    detectable: float | None = None
-
-
 def kinds_summarise(cell_results, config, outdir):
     claims = [
-        KindClaim("bound holds", 0.1, 0.05, 0.01, True, "<=", kind="theorem", detectable=0.04),
-        KindClaim("prior bound", 0.2, 0.1, None, True, "<=", kind="theory-check",
+        Claim("bound holds", 0.1, 0.05, 0.01, True, "<=", kind="theorem", detectable=0.04),
+        Claim("prior bound", 0.2, 0.1, None, True, "<=", kind="theory-check",
                   detectable=0.0625),
-        KindClaim("euler violates", 0.1, 0.38, 0.02, True, ">", kind="negative-control",
+        Claim("euler violates", 0.1, 0.38, 0.02, True, ">", kind="negative-control",
                   detectable=0.08),
         at_least("plain claim", 1.0, 2.0),
     ]
@@ -283,7 +273,7 @@ def test_report_shows_kind_band_and_detectable_bias(tmp_path, capsys):
     kinds = {c["name"]: (c["kind"], c["detectable"]) for c in results["claims"]}
     assert kinds == {"bound holds": ("theorem", 0.04), "prior bound": ("theory-check", 0.0625),
                      "euler violates": ("negative-control", 0.08),
-                     "plain claim": ("theorem", None)}
+                     "plain claim": ("theorem", 1.0)}  # one-sided: detectable = margin
     assert results["counts"] == {"theorem": {"claims": 2, "passed": 2},
                                  "theory-check": {"claims": 1, "passed": 1},
                                  "negative-control": {"claims": 1, "passed": 1}}
@@ -294,14 +284,6 @@ def test_report_shows_kind_band_and_detectable_bias(tmp_path, capsys):
     counts = "theorem 2/2, theory self-check 1/1, negative control 1/1"
     assert counts in report and counts in printed
     assert "theory self-check" in printed and "0.0625" in printed
-
-
-def test_summary_text_labels_an_unknown_kind_as_it_is(tmp_path):
-    (outcome,) = run_studies(
-        list(fake_study(summarise=lambda r, c, o: Summary(
-            claims=[KindClaim("x", 1, 1, None, True, kind="finding")])).values()),
-        {"squares": {"seed": 3, "n": 1}}, tmp_path, progress=_Silent())
-    assert "finding 1/1" in summary_text([outcome])
 
 
 class _Silent:

@@ -7,17 +7,18 @@ stated next to it.
 import numpy as np
 import pytest
 from scipy.special import softmax
-from scipy.stats import kstest
+from scipy.stats import binomtest, kstest
 
 from validation.studies.common import (
-    bootstrap_ci,
     categorical_tv,
     mixture_cdf_1d,
     nearest_points,
     rosenblatt_2d,
+    two_proportion_test,
     uniform_hist_tv,
+    wilson_ci,
 )
-from validation.studies.memorization import crossing_time, max_posterior_weight
+from validation.studies.memorization import crossing_time, crossing_time_se, max_posterior_weight
 from validation.studies.no_early_stopping import fit_slope, mean_norm_gaussian
 
 
@@ -68,15 +69,45 @@ def test_max_posterior_weight_against_dense_softmax():
                                softmax(logits, axis=1).max(axis=1), rtol=1e-10)
 
 
-def test_bootstrap_ci_matches_the_normal_interval():
-    # n = 2000 indicators at p = 0.3: the normal 95% half-width is 0.0201; 4000 resamples
-    # estimate each quantile to about 0.001.
-    ind = np.zeros(2000)
-    ind[:600] = 1
-    lo, hi = bootstrap_ci(ind, np.random.default_rng(3), n_boot=4000)
-    half = 1.96 * np.sqrt(0.3 * 0.7 / 2000)
-    assert lo == pytest.approx(0.3 - half, abs=0.003)
-    assert hi == pytest.approx(0.3 + half, abs=0.003)
+def test_wilson_ci_matches_scipy_and_never_collapses_at_the_edges():
+    lo, hi = wilson_ci(600, 2000)
+    ci = binomtest(600, 2000).proportion_ci(method="wilson")
+    assert (lo, hi) == (pytest.approx(ci.low, rel=1e-12), pytest.approx(ci.high, rel=1e-12))
+    # A percentile bootstrap gives [1, 1] for 400 successes in 400; Wilson does not.
+    lo, hi = wilson_ci(400, 400)
+    assert 0.98 < lo < 1.0 and hi == pytest.approx(1.0)
+    assert wilson_ci(0, 50)[0] == pytest.approx(0.0, abs=1e-15) and wilson_ci(0, 50)[1] > 0.05
+
+
+def test_two_proportion_test_at_the_edges_and_under_the_null():
+    same = two_proportion_test(400, 400, 1000, 1000)  # both exactly 1
+    assert same.se > 0 and same.z == 0.0 and same.diff == 0.0
+    far = two_proportion_test(200, 400, 1000, 1000)
+    assert far.z < -10 and far.pvalue < 1e-20
+    with pytest.raises(ValueError, match="k1"):
+        two_proportion_test(5, 4, 1, 1)
+    # Level under the null: 4000 replications at p = 0.3, n = 400 and 1000, seed 6.
+    # The rejection rate at |z| > 1.96 is 0.05 with binomial s.d. 0.0034; the band
+    # 0.05 +- 0.015 (4.4 s.d.) fails falsely with probability about 1e-5.
+    rng = np.random.default_rng(6)
+    k1, k2 = rng.binomial(400, 0.3, 4000), rng.binomial(1000, 0.3, 4000)
+    z = np.array([two_proportion_test(a, 400, b, 1000).z for a, b in zip(k1, k2)])
+    assert abs(np.mean(np.abs(z) > 1.96) - 0.05) < 0.015
+
+
+def test_crossing_time_standard_error_matches_simulation():
+    # A fraction linear in log10(delta), 1/2 at 1e-2, estimated from n = 2000 draws at
+    # each grid point, 2000 replications (seed 7): the spread of log t over the
+    # replications against the delta-method s.e. The s.d. of an s.d. estimated from
+    # 2000 draws is 1.6%; the band is 10%.
+    deltas = np.logspace(-4, 0, 9)
+    frac = np.clip(1.0 - (np.log10(deltas) + 4) / 4, 0, 1)
+    rng = np.random.default_rng(7)
+    n = 2000
+    logs = [np.log(crossing_time(deltas, rng.binomial(n, frac) / n)) for _ in range(2000)]
+    _, se = crossing_time_se(deltas, frac, n)
+    assert np.std(logs) == pytest.approx(se, rel=0.1)
+    assert np.isnan(crossing_time_se(deltas, np.ones(9), n)[1])
 
 
 def test_crossing_time_and_slope_fit_on_closed_forms():
@@ -98,21 +129,23 @@ def test_mean_norm_of_a_standard_gaussian():
 
 
 def test_digits_memorization_cell_matches_exact_samples():
-    """The 8x8 digits path (scikit-learn extra): at each saved delta the sampler's
-    memorized fraction agrees with exact p_delta samples within 4 binomial s.e.
-    (n = 400 sampler, 4000 exact samples, seed 5). The deltas sit in the transition
-    (fractions about 0.4 and 0.93), where a wrong sampler would show."""
+    """The 8x8 digits path: at each saved delta the sampler's memorized fraction
+    agrees with exact p_delta samples within 4.5 Agresti-Caffo s.e. of the
+    difference (n = 400 sampler, 4000 exact samples, seed 5; false failure about
+    1e-5 per point). The deltas sit in the transition (fractions about 0.4 and
+    0.93), where a wrong sampler would show."""
     pytest.importorskip("sklearn")
+    from validation.studies.common import SE_BAND
     from validation.studies.memorization import memorization_cell
 
     config = {
         "family": "digits", "data_seed": 0, "n_data": 60, "T": 8.0, "deltas": [3e-3, 1e-3],
         "h_lambda": 0.05, "n": 400, "process": "ode", "solver": "ddim", "n_exact": 4000,
-        "n_boot": 50,
+        "refine": 2,
     }
     out = memorization_cell(config, 5)
     assert out["dim"] == 64 and out["success"]
     for row in out["rows"]:
-        p = row["memorized_exact"]
-        se = np.sqrt(max(p * (1 - p), 1e-4) / config["n"])
-        assert abs(row["memorized"] - p) <= 4 * se, row
+        test = two_proportion_test(row["memorized"], config["n"], row["memorized_exact"],
+                                   config["n_exact"])
+        assert abs(test.z) <= SE_BAND, row

@@ -1,6 +1,6 @@
 """The registry of studies, in report order: name -> :class:`validation.study.Study`."""
 
-from . import early_stopping, figures, memorization, no_early_stopping, orders
+from . import early_stopping, exact_reference, figures, memorization, no_early_stopping, orders
 
 STUDIES = {
     s.name: s
@@ -10,5 +10,6 @@ STUDIES = {
         memorization.STUDY,
         figures.STUDY,
         orders.STUDY,
+        exact_reference.STUDY,
     )
 }
