@@ -1,6 +1,7 @@
 """numdiff: exact, fast and tested numerics for the memorization effect of diffusion models."""
 
 from numdiff import grids, metrics, solvers
+from numdiff.derivatives import JacobianEigs
 from numdiff.neighbors import nearest_neighbors
 from numdiff.sampling import SampleResult, sample
 from numdiff.schedules import OU, VE, Schedule, VPCosine, VPLinear
@@ -10,6 +11,7 @@ __all__ = [
     "OU",
     "VE",
     "EmpiricalScore",
+    "JacobianEigs",
     "SampleResult",
     "Schedule",
     "VPCosine",

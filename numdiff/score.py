@@ -27,7 +27,15 @@ from numdiff._checks import as_count, as_real_array
 from numdiff._checks import as_points as _as_points
 from numdiff._kernels.direct import log_weights_direct, mixture_moments_direct
 from numdiff._kernels.exact import residual_rows
+from numdiff._kernels.second_moments import (
+    MODE_MATRIX,
+    MODE_TRACE,
+    MODE_VECTOR,
+    centred_moments_direct,
+    tile_centred,
+)
 from numdiff._kernels.tiles import tile_weights
+from numdiff.derivatives import JacobianEigs, check_of
 from numdiff.neighbors import knn
 from numdiff.schedules import Schedule
 
@@ -58,6 +66,10 @@ REFINE_WINDOW = 40.0
 # of the kernels can overflow float64.
 MAX_MAGNITUDE = 1e300
 _BIGGEST = np.finfo(np.float64).max
+# Largest dense Jacobian (M * d * d numbers, 1 GiB) before jvp / jacobian_eigs are required.
+JACOBIAN_MAX = 1 << 27
+# Weights below exp(-FLUSH_NATS) of the largest are 0, as in the kernels (vexp.FLUSH).
+FLUSH_NATS = 100.0
 
 
 class TopWeights(NamedTuple):
@@ -270,6 +282,153 @@ class EmpiricalScore:
         k = as_count(k, "k", 1, self.n_data)
         return knn(self.data, x, k, self._data_t, self._centred, self._sq_norms)
 
+    # -- derivatives (docs/numerics.md#derivatives) ----------------------------
+    def jacobian(self, t, x, of="denoiser"):
+        """Jacobian of the denoiser or of the score, one ``d x d`` matrix per query.
+
+        ``grad_x D = (alpha / sigma2) Cov_w[x_k]`` (symmetric PSD, rank ``<= min(d,
+        N - 1)``) and ``grad_x s = (alpha grad_x D - I) / sigma2``. The covariance is
+        formed about each query's nearest data point and centred in a second pass,
+        so that no sum of squares cancels (docs/numerics.md#derivatives).
+
+        Parameters
+        ----------
+        t : float or array_like, shape (M,)
+            Times in ``(0, schedule.t_max]``.
+        x : array_like, shape (M, d)
+            Queries; ``M * d * d <= 2^27`` (use :meth:`jvp` or :meth:`jacobian_eigs`
+            beyond).
+        of : {"denoiser", "score"}, optional
+            Which Jacobian; default ``"denoiser"``.
+
+        Returns
+        -------
+        ndarray, shape (M, d, d)
+            Exactly symmetric.
+        """
+        x, alpha, sigma2 = self._prepare(t, x)
+        of = check_of(of)
+        n_query, dim = x.shape
+        if n_query * dim * dim > JACOBIAN_MAX:
+            raise ValueError(
+                f"x: the Jacobians would hold M * d * d = {n_query * dim * dim} numbers; "
+                "use jvp(t, x, v) or jacobian_eigs(t, x, k) for large M or d"
+            )
+        cov = self._covariances(x, alpha, sigma2)
+        jac = (alpha / sigma2)[:, None, None] * cov
+        if of == "score":
+            jac = alpha[:, None, None] * jac
+            idx = np.arange(dim)
+            jac[:, idx, idx] -= 1.0
+            jac /= sigma2[:, None, None]
+        return jac
+
+    def divergence(self, t, x):
+        """Divergence of the score, ``div s = (alpha^2 / sigma2^2) tr Cov_w - d / sigma2``.
+
+        ``O(N d)`` per query through the online merge, without any ``d x d`` array;
+        ``tr Cov_w`` is merged as centred second moments about each query's nearest
+        data point (docs/numerics.md#derivatives), never as ``E_w|x_k|^2 - |D|^2``.
+
+        Parameters
+        ----------
+        t : float or array_like, shape (M,)
+            Times in ``(0, schedule.t_max]``.
+        x : array_like, shape (M, d)
+            Queries.
+
+        Returns
+        -------
+        ndarray, shape (M,)
+            ``>= -d / sigma2`` up to rounding.
+        """
+        x, alpha, sigma2 = self._prepare(t, x)
+        trace = self._second_moments(x, alpha, sigma2, None)[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (alpha * ((alpha / sigma2) * trace) - self.dim) / sigma2
+
+    def jvp(self, t, x, v, of="denoiser"):
+        """Jacobian-vector products ``grad_x D(t, x) v`` (or ``grad_x s(t, x) v``).
+
+        ``grad D v = (alpha / sigma2) Cov_w[x_k] v``, ``O(N d)`` per query by the same
+        centred merge as :meth:`divergence`; the ``d x d`` matrix is never formed.
+
+        Parameters
+        ----------
+        t : float or array_like, shape (M,)
+            Times in ``(0, schedule.t_max]``.
+        x : array_like, shape (M, d)
+            Queries.
+        v : array_like, shape (M, d) or (d,)
+            One tangent per query, or one for all.
+        of : {"denoiser", "score"}, optional
+            Which Jacobian; default ``"denoiser"``. ``grad s v = (alpha grad D v - v) /
+            sigma2``.
+
+        Returns
+        -------
+        ndarray, shape (M, d)
+        """
+        x, alpha, sigma2 = self._prepare(t, x)
+        of = check_of(of)
+        v = self._tangents(v, x.shape[0])
+        out = self._second_moments(x, alpha, sigma2, v)[1] * (alpha / sigma2)[:, None]
+        if of == "score":
+            out = (alpha[:, None] * out - v) / sigma2[:, None]
+        return out
+
+    def jacobian_eigs(self, t, x, k=6):
+        """The ``k`` largest eigenpairs of ``grad_x D(t, x)`` at one query.
+
+        ``scipy.sparse.linalg.eigsh`` (Lanczos, largest algebraic) on a
+        ``LinearOperator`` whose matvec is :meth:`jvp`: ``O(N d)`` per product and no
+        ``d x d`` matrix. When ``k >= d - 1`` (``eigsh`` needs ``k < d``) it falls back
+        to a dense ``numpy.linalg.eigh`` of :meth:`jacobian`; when ``tr grad D`` is
+        exactly 0 (``N = 1``, or one weight 1 at tiny ``sigma2``) the eigenvalues are 0
+        and the eigenvectors the first ``k`` unit vectors. The start vector is
+        fixed, so the result is reproducible. ``grad D`` has rank ``<= min(d, N - 1)``:
+        eigenvalues beyond that are 0 up to rounding.
+
+        Parameters
+        ----------
+        t : float or array_like, shape (1,)
+            One time in ``(0, schedule.t_max]``.
+        x : array_like, shape (d,) or (1, d)
+            One query.
+        k : int, optional
+            ``1 <= k <= d``; default 6.
+
+        Returns
+        -------
+        JacobianEigs
+            ``eigenvalues (k,)`` descending, ``eigenvectors (d, k)``, ``t``, ``x (d,)``.
+        """
+        x, alpha, sigma2 = self._prepare(t, x)
+        if x.shape[0] != 1:
+            raise ValueError(f"x must be one query of shape (d,) or (1, d); got {x.shape}")
+        dim = self.dim
+        k = as_count(k, "k", 1, dim)
+        t_value = float(np.asarray(t, dtype=np.float64).reshape(-1)[0])
+        if self._second_moments(x, alpha, sigma2, None)[0][0] == 0.0:
+            # tr Cov_w = 0 exactly: one weight is 1 and the others 0 (N = 1, or tiny
+            # sigma2), so grad D = 0; Lanczos would stop on a zero Krylov vector.
+            vals, vecs = np.zeros(dim), np.eye(dim)
+        elif k >= dim - 1:
+            vals, vecs = np.linalg.eigh(self._covariances(x, alpha, sigma2)[0])
+            vals = vals * (alpha[0] / sigma2[0])
+        else:
+            from scipy.sparse.linalg import LinearOperator, eigsh
+
+            def matvec(vec):
+                vec = np.ascontiguousarray(np.asarray(vec, dtype=np.float64).reshape(1, dim))
+                return self._second_moments(x, alpha, sigma2, vec)[1][0] * (alpha[0] / sigma2[0])
+
+            op = LinearOperator((dim, dim), matvec=matvec, dtype=np.float64)
+            start = np.random.default_rng(0).standard_normal(dim)
+            vals, vecs = eigsh(op, k=k, which="LA", v0=start)
+        order = np.argsort(vals)[::-1][:k]
+        return JacobianEigs(vals[order], vecs[:, order], t_value, x[0].copy())
+
     # -- internals ------------------------------------------------------------
     def _prepare(self, t, x):
         x = _check_magnitude(_as_points(x, self.dim), "x")
@@ -433,3 +592,214 @@ class EmpiricalScore:
         log_weights_direct(x, alpha, scale, coef, self.data, self._data_t, block, logits)
         w = np.exp(logits - logits.max(axis=1, keepdims=True))
         return w / w.sum(axis=1, keepdims=True)
+
+    # -- internals of the derivatives ------------------------------------------
+    def _tangents(self, v, n_query):
+        """``v`` as ``(M, d)`` (a single ``(d,)`` or ``(1, d)`` is repeated)."""
+        v = _check_magnitude(_as_points(v, self.dim, "v"), "v")
+        if v.shape[0] == 1 and n_query != 1:
+            return np.ascontiguousarray(np.broadcast_to(v, (n_query, self.dim)))
+        if v.shape[0] != n_query:
+            raise ValueError(f"v must have shape (M, d) = ({n_query}, {self.dim}) or (d,); "
+                             f"got {v.shape}")
+        return v
+
+    def _second_moments(self, x, alpha, sigma2, v):
+        """``tr Cov_w (M,)`` and, when ``v (M, d)`` is given, ``Cov_w v (M, d)``."""
+        trace = np.empty(x.shape[0])
+        vec = np.empty_like(x) if v is not None else None
+        if x.shape[0] == 0:
+            return trace, vec
+        if self.dim <= DIRECT_MAX_DIM:
+            self._centred_direct(x, alpha, sigma2, v, trace, vec)
+        else:
+            self._centred_blas(x, alpha, sigma2, v, trace, vec)
+        return trace, vec
+
+    def _centred_direct(self, x, alpha, sigma2, v, trace, vec):
+        scale, coef, _, _ = self._scales(x, alpha, sigma2)
+        block = min(DIRECT_BLOCK, self.n_data)
+        mode = MODE_TRACE if v is None else MODE_VECTOR
+        tangents = np.zeros((1, self.dim)) if v is None else v
+        out_vec = np.empty((1, self.dim)) if vec is None else vec
+        centred_moments_direct(
+            x, alpha, scale, coef, self.data, self._data_t, block, tangents, mode, trace,
+            out_vec, np.empty((1, 1, 1)),
+        )
+
+    def _covariances(self, x, alpha, sigma2):
+        """``Cov_w[x_k] (M, d, d)``, exactly symmetric, centred about the nearest point."""
+        n_query, dim = x.shape
+        cov = np.empty((n_query, dim, dim))
+        if n_query == 0:
+            return cov
+        if dim <= DIRECT_MAX_DIM:
+            scale, coef, _, _ = self._scales(x, alpha, sigma2)
+            block = min(DIRECT_BLOCK, self.n_data)
+            centred_moments_direct(
+                x, alpha, scale, coef, self.data, self._data_t, block, np.zeros((1, dim)),
+                MODE_MATRIX, np.empty(n_query), np.empty((1, dim)), cov,
+            )
+        else:
+            # Dense logits by direct differences (O(N d) per query), then the covariance
+            # of the points with non-zero weight by one matrix product per query.
+            rows = max(1, (1 << 22) // self.n_data)
+            for lo in range(0, n_query, rows):
+                sl = slice(lo, lo + rows)
+                cov[sl] = self._covariances_dense(x[sl], alpha[sl], sigma2[sl])
+        # Symmetric to the last bit (the kernel fills both triangles alike; BLAS may not).
+        return 0.5 * (cov + np.swapaxes(cov, 1, 2))
+
+    def _covariances_dense(self, x, alpha, sigma2):
+        scale, coef, _, _ = self._scales(x, alpha, sigma2)
+        logits = np.empty((x.shape[0], self.n_data))
+        block = min(DIRECT_BLOCK, self.n_data)
+        log_weights_direct(x, alpha, scale, coef, self.data, self._data_t, block, logits)
+        out = np.empty((x.shape[0], self.dim, self.dim))
+        for m in range(x.shape[0]):
+            row = logits[m]
+            ref = int(np.argmax(row))
+            # Flushed as in the kernels: below e^-100 of the top, a weight is 0.
+            keep = np.flatnonzero(row >= row[ref] - FLUSH_NATS)
+            w = np.exp(row[keep] - row[ref])
+            w /= w.sum()
+            offset = self.data[keep] - self.data[ref]  # exact for close points
+            centred = offset - w @ offset
+            out[m] = (centred * w[:, None]).T @ centred
+        return out
+
+    def _centred_blas(self, x, alpha, sigma2, v, trace, vec):
+        """The BLAS path of :meth:`_second_moments` (d > 16): rows as in :meth:`_moments_blas`."""
+        xc = x - alpha[:, None] * self._centre
+        with np.errstate(over="ignore", invalid="ignore"):
+            bound = (
+                np.finfo(float).eps * alpha
+                * (np.linalg.norm(xc, axis=1) * self._radius + alpha * self._radius**2) / sigma2
+            )
+            direct = ~(bound * self.dim <= DIRECT_ROW_NATS)
+        if direct.any():
+            sub_vec = None if v is None else np.empty((direct.sum(), self.dim))
+            sub_trace = np.empty(direct.sum())
+            self._centred_direct(x[direct], alpha[direct], sigma2[direct],
+                                 None if v is None else v[direct], sub_trace, sub_vec)
+            trace[direct] = sub_trace
+            if v is not None:
+                vec[direct] = sub_vec
+        rows = np.flatnonzero(~direct)
+        if rows.size == 0:
+            return
+
+        def run(lo):
+            q = rows[lo : lo + TILE_ROWS]
+            tr, cv = self._centred_blas_rows(
+                x[q], xc[q], alpha[q], sigma2[q], bound[q], None if v is None else v[q]
+            )
+            trace[q] = tr
+            if v is not None:
+                vec[q] = cv
+
+        starts = range(0, rows.size, TILE_ROWS)
+        workers = min(numba.get_num_threads(), len(starts))
+        if workers == 1:
+            for lo in starts:
+                run(lo)
+            return
+        with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, starts))
+
+    @property
+    def _centred_ext(self):
+        """``[y_k, |y_k|^2, 1]`` (N, d + 2): one matrix product gives a tile's weighted
+        sums of ``y_k``, of ``|y_k|^2`` and of the weights."""
+        ext = getattr(self, "_centred_ext_cache", None)
+        if ext is None:
+            ones = np.ones((self.n_data, 1))
+            ext = np.ascontiguousarray(
+                np.concatenate([self._centred, self._sq_norms[:, None], ones], 1)
+            )
+            self._centred_ext_cache = ext
+        return ext
+
+    def _centred_blas_rows(self, x, xc, alpha, sigma2, bound, v):
+        """One block of query rows: ``tr Cov_w`` and ``Cov_w v`` (or None).
+
+        Unrefined rows take the tile's sums from matrix products about the data mean
+        ``c`` (error ``~ eps alpha R^2 / sigma2 <= LOGIT_TOL`` in ``grad D``, see
+        docs/numerics.md#derivatives); refined rows are centred about ``x_r`` by direct
+        differences (:func:`tile_centred`). Blocks merge by Chan's formula.
+        """
+        y, sq_norms, ext = self._centred, self._sq_norms, self._centred_ext
+        n_rows, dim = x.shape
+        refine = bound > LOGIT_TOL
+        window = REFINE_WINDOW + 4.0 * dim * bound
+        ref_point = np.zeros_like(x)
+        ref_logit = np.zeros(n_rows)
+        if refine.any():
+            a = alpha[refine]
+            ref = knn(self.data, x[refine] / a[:, None], 1, self._data_t, y, sq_norms)[0][:, 0]
+            ref_point[refine] = self.data[ref]
+            ref_logit[refine] = (a / sigma2[refine]) * (
+                np.einsum("ij,ij->i", xc[refine], y[ref]) - 0.5 * a * sq_norms[ref]
+            )
+        u = residual_rows(x, alpha, ref_point)
+        use_v = v is not None
+        tangents = v if use_v else np.zeros_like(x)
+        mode = MODE_VECTOR if use_v else MODE_TRACE
+        run_max = np.full(n_rows, -np.inf)
+        run_sum = np.zeros(n_rows)
+        mean = np.zeros_like(x)
+        m2 = np.zeros(n_rows)
+        acc = np.zeros_like(x)
+        block_max = np.empty(n_rows)
+        block_sum = np.empty(n_rows)
+        block_shift = np.zeros_like(x)
+        # With v, the tile's weights (top rows) and the weighted projections v . y_k
+        # (bottom rows) share one buffer, so that one product with [y, |y|^2, 1]
+        # gives all the block sums.
+        buffer = np.empty((2 * n_rows if use_v else n_rows, min(TILE_COLS, self.n_data)))
+        for start in range(0, self.n_data, TILE_COLS):
+            cols = slice(start, start + TILE_COLS)
+            n_cols = min(TILE_COLS, self.n_data - start)
+            tile = buffer[:n_rows, :n_cols]
+            np.matmul(xc, y[cols].T, out=tile)
+            tile_weights(
+                tile, alpha, sigma2, sq_norms[cols], refine, ref_logit, ref_point, u,
+                self.data[cols], window, block_max, block_sum, block_shift,
+            )
+            valid = block_max > -np.inf
+            safe_sum = np.where(valid, block_sum, 1.0)
+            # Unrefined rows: block sums by matrix products (mean and moment about c).
+            if use_v:
+                proj = buffer[n_rows:, :n_cols]
+                np.matmul(tangents, y[cols].T, out=proj)
+                np.multiply(proj, tile, out=proj)
+            sums = buffer[:, :n_cols] @ ext[cols]
+            mean_b = sums[:n_rows, :dim] / safe_sum[:, None]
+            m2_b = np.maximum(
+                sums[:n_rows, dim] - np.einsum("ij,ij->i", sums[:n_rows, :dim], mean_b), 0.0
+            )
+            if use_v:
+                # sum e (y - m)((y - m).v) = sum e y (y.v) - m sum e (y.v)
+                acc_b = sums[n_rows:, :dim] - mean_b * sums[n_rows:, dim + 1][:, None]
+            else:
+                acc_b = np.zeros_like(x)
+            if refine.any():
+                tile_centred(tile, refine, ref_point, self.data[cols], block_sum, tangents, mode,
+                             mean_b, m2_b, acc_b)
+            # Chan's merge, rows at once.
+            new_max = np.maximum(run_max, block_max)
+            fa = np.exp(run_max - new_max)
+            fb = np.where(valid, np.exp(block_max - new_max), 0.0)
+            sa = run_sum * fa
+            sb = np.where(valid, block_sum, 0.0) * fb
+            total = sa + sb
+            cross = sa * (sb / total)
+            delta = np.where(valid[:, None], mean_b - mean, 0.0)
+            m2 = m2 * fa + m2_b * fb + np.einsum("ij,ij->i", delta, delta) * cross
+            if use_v:
+                dv = np.einsum("ij,ij->i", delta, tangents)
+                acc = acc * fa[:, None] + acc_b * fb[:, None] + delta * (dv * cross)[:, None]
+            mean = mean + delta * (sb / total)[:, None]
+            run_max = new_max
+            run_sum = total
+        return m2 / run_sum, (acc / run_sum[:, None] if use_v else None)

@@ -6,6 +6,8 @@ examples; the default keeps the quick suite quick.
 """
 
 import os
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -23,3 +25,7 @@ settings.register_profile(
     derandomize=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# Shared test helpers (tests/numdiff/exact_mixture.py) are imported by name:
+# --import-mode=importlib puts no test folder on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).parent / "numdiff"))

@@ -76,34 +76,17 @@ slow`` draws 1000.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
+import exact_mixture
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import numdiff as nd
-
-
-def _load_sibling(name):
-    """Import ``tests/numdiff/<name>.py``: ``--import-mode=importlib`` puts no test
-    directory on ``sys.path``."""
-    key = f"_numdiff_tests_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-exact_mixture = _load_sibling("exact_mixture")
 
 C = 64
 QUANTITIES = ("denoise", "score", "log_density", "weights", "row_sum", "top_weights", "nearest")

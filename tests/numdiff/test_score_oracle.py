@@ -28,32 +28,15 @@ shows these checks fail (the denoiser's error grows from ~1e-16 to ~1e-12 at ``d
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
+import exact_mixture
 import mpmath
 import numpy as np
 import pytest
 
 import numdiff as nd
 import numdiff.score
-
-
-def _load_sibling(name):
-    """Import ``tests/numdiff/<name>.py``: ``--import-mode=importlib`` puts no test
-    directory on ``sys.path``."""
-    key = f"_numdiff_tests_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-exact_mixture = _load_sibling("exact_mixture")
 
 C = 64
 
