@@ -13,9 +13,21 @@ horizons      Theorem 3 of Li, Chen & Li (2024): horizons and KL / TV prior boun
 tv            total variation from two log-densities: Monte Carlo and 1-D quadrature
 flows         exact probability-flow and reverse-SDE maps for Gaussian data
 identities    the Miyasawa / Tweedie identity for Gaussian data
+denoisers     Wiener and smoothed-KDE denoisers and their Jacobians; effective ranks
 memorization  collapse SNR and time of Biroli, Bonnaire, de Bortoli & Mezard (2024)
 """
 
+from theory.denoisers import (
+    entropy_rank,
+    gaussian_denoiser,
+    gaussian_denoiser_eigs,
+    gaussian_denoiser_jacobian,
+    gaussian_sample,
+    kde_denoiser,
+    kde_denoiser_jacobian,
+    kde_sample,
+    trace_rank,
+)
 from theory.flows import gaussian_marginal, gaussian_pf_flow, gaussian_reverse_transition
 from theory.horizons import kl_prior_bound, theorem3_delta, theorem3_T, tv_prior_bound
 from theory.identities import tweedie_gaussian
@@ -34,9 +46,17 @@ from theory.tv import tv_monte_carlo, tv_quadrature_1d
 __all__ = [
     "collapse_snr",
     "collapse_time",
+    "entropy_rank",
+    "gaussian_denoiser",
+    "gaussian_denoiser_eigs",
+    "gaussian_denoiser_jacobian",
     "gaussian_marginal",
     "gaussian_pf_flow",
     "gaussian_reverse_transition",
+    "gaussian_sample",
+    "kde_denoiser",
+    "kde_denoiser_jacobian",
+    "kde_sample",
     "kl_prior_bound",
     "mixture_cov",
     "mixture_denoise",
@@ -47,6 +67,7 @@ __all__ = [
     "mixture_second_moment",
     "theorem3_T",
     "theorem3_delta",
+    "trace_rank",
     "tv_monte_carlo",
     "tv_prior_bound",
     "tv_quadrature_1d",

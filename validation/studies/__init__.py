@@ -1,6 +1,14 @@
 """The registry of studies, in report order: name -> :class:`validation.study.Study`."""
 
-from . import early_stopping, exact_reference, figures, memorization, no_early_stopping, orders
+from . import (
+    denoiser_geometry,
+    early_stopping,
+    exact_reference,
+    figures,
+    memorization,
+    no_early_stopping,
+    orders,
+)
 
 STUDIES = {
     s.name: s
@@ -11,5 +19,6 @@ STUDIES = {
         figures.STUDY,
         orders.STUDY,
         exact_reference.STUDY,
+        denoiser_geometry.STUDY,
     )
 }
