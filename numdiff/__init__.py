@@ -1,6 +1,6 @@
 """numdiff: exact, fast and tested numerics for the memorization effect of diffusion models."""
 
-from numdiff import grids, metrics, solvers
+from numdiff import grids, matching, metrics, solvers
 from numdiff.derivatives import JacobianEigs
 from numdiff.neighbors import nearest_neighbors
 from numdiff.sampling import SampleResult, sample
@@ -17,6 +17,7 @@ __all__ = [
     "VPCosine",
     "VPLinear",
     "grids",
+    "matching",
     "metrics",
     "nearest_neighbors",
     "sample",

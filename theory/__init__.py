@@ -15,6 +15,8 @@ flows         exact probability-flow and reverse-SDE maps for Gaussian data
 identities    the Miyasawa / Tweedie identity for Gaussian data
 denoisers     Wiener and smoothed-KDE denoisers and their Jacobians; effective ranks
 memorization  collapse SNR and time of Biroli, Bonnaire, de Bortoli & Mezard (2024)
+score_matching  Theorems 1 and 2 (implicit / denoising score matching) as identities:
+              Gaussian closed forms, 1-D quadrature under a Gaussian mixture
 """
 
 from theory.denoisers import (
@@ -41,12 +43,20 @@ from theory.mixture import (
     mixture_score,
     mixture_second_moment,
 )
+from theory.score_matching import (
+    ScoreMatchingLosses,
+    fisher_information_1d,
+    gaussian_score_matching,
+    score_matching_1d,
+)
 from theory.tv import tv_monte_carlo, tv_quadrature_1d
 
 __all__ = [
+    "ScoreMatchingLosses",
     "collapse_snr",
     "collapse_time",
     "entropy_rank",
+    "fisher_information_1d",
     "gaussian_denoiser",
     "gaussian_denoiser_eigs",
     "gaussian_denoiser_jacobian",
@@ -54,6 +64,7 @@ __all__ = [
     "gaussian_pf_flow",
     "gaussian_reverse_transition",
     "gaussian_sample",
+    "gaussian_score_matching",
     "kde_denoiser",
     "kde_denoiser_jacobian",
     "kde_sample",
@@ -65,6 +76,7 @@ __all__ = [
     "mixture_sample",
     "mixture_score",
     "mixture_second_moment",
+    "score_matching_1d",
     "theorem3_T",
     "theorem3_delta",
     "trace_rank",

@@ -16,7 +16,7 @@ import pytest
 import numdiff.solvers
 
 MODULES = [
-    "numdiff.schedules", "numdiff.score", "numdiff.neighbors",
+    "numdiff.schedules", "numdiff.score", "numdiff.neighbors", "numdiff.matching",
     "numdiff.grids", "numdiff.solvers", "numdiff.sampling", "numdiff.metrics",
 ] + [
     f"numdiff.solvers.{m.name}" for m in pkgutil.iter_modules(numdiff.solvers.__path__)

@@ -8,6 +8,7 @@ from . import (
     memorization,
     no_early_stopping,
     orders,
+    score_matching,
 )
 
 STUDIES = {
@@ -19,6 +20,7 @@ STUDIES = {
         figures.STUDY,
         orders.STUDY,
         exact_reference.STUDY,
+        score_matching.STUDY,
         denoiser_geometry.STUDY,
     )
 }
