@@ -708,17 +708,19 @@ class EmpiricalScore:
             list(pool.map(run, starts))
 
     @property
-    def _centred_ext(self):
-        """``[y_k, |y_k|^2, 1]`` (N, d + 2): one matrix product gives a tile's weighted
-        sums of ``y_k``, of ``|y_k|^2`` and of the weights."""
-        ext = getattr(self, "_centred_ext_cache", None)
-        if ext is None:
-            ones = np.ones((self.n_data, 1))
-            ext = np.ascontiguousarray(
-                np.concatenate([self._centred, self._sq_norms[:, None], ones], 1)
-            )
-            self._centred_ext_cache = ext
-        return ext
+    def _centred_ext_t(self):
+        """``[y_k, |y_k|^2, 1]^T`` (d + 2, N): one matrix product gives a tile's weighted
+        sums of ``y_k``, of ``|y_k|^2`` and of the weights. Stored transposed: the
+        product ``ext^T tile^T`` (long inner dimension, d + 2 output rows) runs 1.3-1.7x
+        faster in OpenBLAS than ``tile ext`` with its narrow ``d + 2`` output columns."""
+        ext_t = getattr(self, "_centred_ext_t_cache", None)
+        if ext_t is None:
+            ext_t = np.empty((self.dim + 2, self.n_data))
+            ext_t[: self.dim] = self._data_t - self._centre[:, None]
+            ext_t[self.dim] = self._sq_norms
+            ext_t[self.dim + 1] = 1.0
+            self._centred_ext_t_cache = ext_t
+        return ext_t
 
     def _centred_blas_rows(self, x, xc, alpha, sigma2, bound, v):
         """One block of query rows: ``tr Cov_w`` and ``Cov_w v`` (or None).
@@ -728,7 +730,7 @@ class EmpiricalScore:
         docs/numerics.md#derivatives); refined rows are centred about ``x_r`` by direct
         differences (:func:`tile_centred`). Blocks merge by Chan's formula.
         """
-        y, sq_norms, ext = self._centred, self._sq_norms, self._centred_ext
+        y, sq_norms, ext_t = self._centred, self._sq_norms, self._centred_ext_t
         n_rows, dim = x.shape
         refine = bound > LOGIT_TOL
         window = REFINE_WINDOW + 4.0 * dim * bound
@@ -756,12 +758,18 @@ class EmpiricalScore:
         # With v, the tile's weights (top rows) and the weighted projections v . y_k
         # (bottom rows) share one buffer, so that one product with [y, |y|^2, 1]
         # gives all the block sums.
-        buffer = np.empty((2 * n_rows if use_v else n_rows, min(TILE_COLS, self.n_data)))
+        n_buf = 2 * n_rows if use_v else n_rows
+        buffer = np.empty((n_buf, min(TILE_COLS, self.n_data)))
+        # The left factors of the cross terms, stacked: one product gives both x . y_k
+        # and v . y_k (one larger matrix multiply runs faster than two).
+        lhs = np.concatenate([xc, tangents]) if use_v else xc
+        sums_t = np.empty((dim + 2, n_buf))
+        sums = sums_t.T
         for start in range(0, self.n_data, TILE_COLS):
             cols = slice(start, start + TILE_COLS)
             n_cols = min(TILE_COLS, self.n_data - start)
             tile = buffer[:n_rows, :n_cols]
-            np.matmul(xc, y[cols].T, out=tile)
+            np.matmul(lhs, y[cols].T, out=buffer[:, :n_cols])
             tile_weights(
                 tile, alpha, sigma2, sq_norms[cols], refine, ref_logit, ref_point, u,
                 self.data[cols], window, block_max, block_sum, block_shift,
@@ -771,9 +779,8 @@ class EmpiricalScore:
             # Unrefined rows: block sums by matrix products (mean and moment about c).
             if use_v:
                 proj = buffer[n_rows:, :n_cols]
-                np.matmul(tangents, y[cols].T, out=proj)
                 np.multiply(proj, tile, out=proj)
-            sums = buffer[:, :n_cols] @ ext[cols]
+            np.matmul(ext_t[:, cols], buffer[:, :n_cols].T, out=sums_t)
             mean_b = sums[:n_rows, :dim] / safe_sum[:, None]
             m2_b = np.maximum(
                 sums[:n_rows, dim] - np.einsum("ij,ij->i", sums[:n_rows, :dim], mean_b), 0.0

@@ -71,7 +71,8 @@ def centred_moments_direct(x, alpha, scale, coef, data, data_t, block, v, mode, 
     mode : int
         ``MODE_TRACE``, ``MODE_VECTOR`` or ``MODE_MATRIX``.
     trace : ndarray, shape (M,)
-        Out: ``tr Cov_w`` (all modes).
+        Out: ``tr Cov_w`` in ``MODE_TRACE`` and ``MODE_MATRIX``; 0 in ``MODE_VECTOR``
+        (which skips that pass: its callers use only ``Cov_w v``).
     vec : ndarray, shape (M, d) or (1, d)
         Out in ``MODE_VECTOR``: ``Cov_w v``.
     mat : ndarray, shape (M, d, d) or (1, d, d)
@@ -111,7 +112,7 @@ def centred_moments_direct(x, alpha, scale, coef, data, data_t, block, v, mode, 
                     ref, u, a_s, coef[m], data, data_t, vm, mode, buf, bits, proj,
                     mean, mean_b, delta, acc, acc_b, cov, cov_b,
                 )
-            trace[m] = m2 / run_sum
+            trace[m] = m2 / run_sum if mode != MODE_VECTOR else 0.0
             if mode == MODE_VECTOR:
                 for j in range(dim):
                     vec[m, j] = acc[j] / run_sum
@@ -196,9 +197,10 @@ def _block_moments(ref, data, data_t, start, nb, w, w_sum, v, mode, proj, mean_b
         for k in range(nb):
             total += w[k] * (row[k] - ref_j)
         mean_b[j] = total / w_sum
-    # Second pass, about the block's mean: sums of squares of centred offsets.
+    # Second pass, about the block's mean: sums of squares of centred offsets (the
+    # trace; not needed for the vector, whose callers use only Cov_w v).
     m2_b = 0.0
-    for j in range(dim):
+    for j in range(dim if mode != MODE_VECTOR else 0):
         ref_j = data[ref, j]
         mj = mean_b[j]
         row = data_t[j, start : start + nb]
@@ -218,6 +220,7 @@ def _block_moments(ref, data, data_t, start, nb, w, w_sum, v, mode, proj, mean_b
                 proj[k] += _diff(row[k] - ref_j, mj) * vj
         for k in range(nb):
             proj[k] *= w[k]
+        # acc_b = sum_k (w_k (c_k . v)) c_k, c_k = dx_k - mean_b.
         for j in range(dim):
             ref_j = data[ref, j]
             mj = mean_b[j]
