@@ -263,6 +263,27 @@ class Schedule:
             )
         return mu_t, out
 
+    def alpha_sigma2(self, t):
+        """``(alpha_t, sigma2_t)`` from one evaluation of the coefficients.
+
+        The quadrature schedule pays one pass over its nodes instead of two; the
+        values equal :meth:`alpha` and :meth:`sigma2` bit for bit.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        alpha, sigma2 : ndarray, the shape of ``t``
+        """
+        t = _as_time(t, self.t_max)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mu, sigma2 = self._mu_sigma2(t)
+            _finite(mu, "mu_t", t)
+            return _finite(np.exp(-mu), "alpha_t", t), _finite(sigma2, "sigma2_t", t)
+
     def lam(self, t):
         """Half log signal-to-noise ratio ``lambda_t = log(alpha_t / sigma_t)``.
 

@@ -441,12 +441,10 @@ class EmpiricalScore:
             raise ValueError(f"t must be > 0 (sigma_t = 0 at t = 0); got min {t_arr.min()!r}")
         if t_arr.ndim == 0:
             # The sampler's case: one time for all queries, one schedule evaluation.
-            alpha = np.full(x.shape[0], self.schedule.alpha(t_arr))
-            sigma2 = np.full(x.shape[0], self.schedule.sigma2(t_arr))
+            alpha, sigma2 = (np.full(x.shape[0], v) for v in self.schedule.alpha_sigma2(t_arr))
         else:
             uniq, inverse = np.unique(t_arr, return_inverse=True)
-            alpha = self.schedule.alpha(uniq)[inverse]
-            sigma2 = self.schedule.sigma2(uniq)[inverse]
+            alpha, sigma2 = (v[inverse] for v in self.schedule.alpha_sigma2(uniq))
         if not (sigma2 >= np.finfo(np.float64).tiny).all():
             # A subnormal sigma2 has lost relative precision (and 0 is a point mass).
             raise ValueError(

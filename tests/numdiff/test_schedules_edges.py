@@ -91,3 +91,22 @@ def test_bad_coefficients_are_named(b, a, exc, name):
     with pytest.raises(exc, match=word(name)):
         sched.alpha(0.9)
         sched.sigma2(0.9)
+
+
+@pytest.mark.parametrize(
+    "sched",
+    [nd.OU(), nd.VPLinear(), nd.VPCosine(), nd.VE(),
+     nd.Schedule(lambda t: 1 + np.sin(3 * t), lambda t: 0.5 + t)],
+    ids=repr,
+)
+def test_alpha_sigma2_equals_the_separate_calls_bit_for_bit(sched):
+    t = np.array([1e-12, 1e-3, 0.3, 0.9])
+    alpha, sigma2 = sched.alpha_sigma2(t)
+    np.testing.assert_array_equal(alpha, sched.alpha(t))
+    np.testing.assert_array_equal(sigma2, sched.sigma2(t))
+
+
+def test_alpha_sigma2_names_an_overflowing_coefficient():
+    sched = nd.Schedule(lambda t: -1e3 * ONES(t), lambda t: ONES(t))
+    with pytest.raises(ValueError, match=word("b")):
+        sched.alpha_sigma2(0.9)
