@@ -1,6 +1,7 @@
 """The registry of studies, in report order: name -> :class:`validation.study.Study`."""
 
 from . import (
+    audit,
     denoiser_geometry,
     early_stopping,
     exact_reference,
@@ -22,5 +23,6 @@ STUDIES = {
         exact_reference.STUDY,
         score_matching.STUDY,
         denoiser_geometry.STUDY,
+        audit.STUDY,
     )
 }

@@ -1,0 +1,404 @@
+"""Study 9: the memorisation audit (`python -m numdiff.audit`) against known memorisation.
+
+The audit (``numdiff.audit``) classes each generated sample by its nearest and
+second-nearest training distances and tests the whole set with the ``C_T``
+statistic of Meehan, Chaudhuri & Dasgupta (2020). It is checked here on models
+whose memorisation is known, with bands of 4.5 standard errors:
+
+* *ground truth* (data ``N(0, I_32)``, ``N = 500``): a model that copies each
+  sample from a training point (plus ``N(0, 0.01^2 I)`` noise) with probability
+  ``f`` and otherwise samples the law. The memorised fraction equals ``f``
+  within 4.5 binomial standard errors (*theorem*); ``C_T`` flags copying: its
+  z below ``-4.5`` for ``f >= 0.3`` and below the 0.05 level for ``f = 0.1``;
+* *false positives*: the model that samples the law, over many seeds: the rate
+  of the flag (one-sided ``C_T`` p-value below 0.05) equals 0.05 within 4.5
+  binomial s.e., and so does the opposite (under-fitting) tail;
+* *under-fitting*: samples of ``N(0, 1.5^2 I)``: ``C_T`` is positive, z above 4.5,
+  the direction the paper predicts for a model that does not reach its data;
+* *numdiff's sampler*: the reverse SDE with the exact empirical score,
+  audited at a range of ``delta``, against exact samples of ``p_delta``
+  (``theory.mixture.mixture_sample``) audited the same way: the memorised and
+  the verbatim fractions agree at every ``delta`` (Agresti-Caffo two-proportion
+  z), reproducing the memorisation curve of the other studies, and all samples
+  are verbatim copies in the no-early-stopping limit (``delta = 1e-6``). The
+  audit's memorised count equals that of an independent k-d tree (scipy);
+* *digits 8x8* (case study): scikit-learn's digits split into a training set
+  and two held-out halves; the audit of one held-out half as "samples" (a
+  perfect model) is not flagged in either direction, and that of numdiff's
+  sampler at a small ``delta`` is flagged (z below -4.5); a larger ``delta`` is
+  reported as a finding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtri
+
+import numdiff as nd
+from numdiff.audit import CLASSES, audit
+from theory.mixture import mixture_sample
+
+from ..claims import at_least, at_most, within
+from ..report import markdown_table
+from ..study import Study, Summary
+from .common import (
+    SE_BAND,
+    gaussian_data,
+    nearest_points,
+    new_figure,
+    ou_alpha_sigma2,
+    ou_steps,
+    save_figure,
+    two_proportion_test,
+)
+from .memorization import grid_times_near, load_digits_data
+
+VERBATIM = CLASSES.index("verbatim")
+
+
+def _summary(res):
+    """JSON-ready numbers of an :class:`~numdiff.audit.AuditResult`."""
+    out = {"memorized": res.memorized_count, "n": res.n_samples,
+           "interval": list(res.memorized_interval), "classes": res.class_counts}
+    if res.c_t is not None:
+        out.update(c_t=res.c_t.statistic, c_t_z=res.c_t.z, c_t_p=res.c_t.pvalue,
+                   c_t_p_underfit=res.c_t.pvalue_underfit, mw_z=res.mann_whitney.z,
+                   flagged=res.flagged)
+    return out
+
+
+def recovery_cell(config, seed):
+    """The copying model at one fraction ``f``."""
+    rng = np.random.default_rng(seed)
+    d, n_train, n = config["d"], config["n_train"], config["n"]
+    train = rng.standard_normal((n_train, d))
+    holdout = rng.standard_normal((n, d))
+    copied = rng.random(n) < config["fraction"]
+    x = rng.standard_normal((n, d))
+    k = rng.integers(n_train, size=int(copied.sum()))
+    x[copied] = train[k] + config["noise"] * rng.standard_normal((k.size, d))
+    res = audit(train, x, holdout, seed=seed, progress=False)
+    out = _summary(res)
+    out.update(copies=int(copied.sum()),
+               copies_verbatim=int(np.sum(res.classes[copied] == VERBATIM)),
+               novel_verbatim=int(np.sum(res.classes[~copied] == VERBATIM)))
+    return out
+
+
+def null_cell(config, seed):
+    """The true-law model over ``config["repeats"]`` seeds: flag counts and C_T z-scores."""
+    zs, flags, underfit = [], 0, 0
+    for r in range(config["repeats"]):
+        rng = np.random.default_rng([seed, r])
+        train, holdout, x = (rng.standard_normal((config["n"], config["d"])) for _ in range(3))
+        res = audit(train, x, holdout, alpha=config["alpha"], seed=r, progress=False)
+        zs.append(res.c_t.z)
+        flags += bool(res.flagged)
+        underfit += bool(res.c_t.pvalue_underfit < config["alpha"])
+    return {"flags": flags, "underfit": underfit, "z": zs}
+
+
+def overdispersed_cell(config, seed):
+    """Samples of ``N(0, scale^2 I)`` against training data of ``N(0, I)``."""
+    rng = np.random.default_rng(seed)
+    d, n = config["d"], config["n"]
+    train, holdout = rng.standard_normal((config["n_train"], d)), rng.standard_normal((n, d))
+    return _summary(audit(train, config["scale"] * rng.standard_normal((n, d)), holdout,
+                          seed=seed, progress=False))
+
+
+def _sampler(data, n, deltas, config, seed):
+    """numdiff's reverse SDE from T, states saved at the grid times nearest ``deltas``."""
+    schedule = nd.OU()
+    steps = ou_steps(config["T"], min(deltas), config["h_lambda"])
+    times = nd.grids.uniform_lambda(schedule, config["T"], min(deltas), steps)
+    saved = grid_times_near(times, deltas)
+    out = nd.sample(nd.EmpiricalScore(data, schedule), n, T=config["T"], delta=min(deltas),
+                    steps=steps, process="sde", solver="exp_em", grid="uniform_lambda",
+                    save_at=saved, rng=seed, progress=False)
+    return saved, out.trajectory
+
+
+def curve_cell(config, seed):
+    """Audit of the sampler and of exact p_delta samples at each delta."""
+    data = gaussian_data(config["n_data"], config["d"], config["data_seed"])
+    rng = np.random.default_rng([seed, 1])
+    holdout = rng.standard_normal((config["n_holdout"], config["d"]))
+    saved, traj = _sampler(data, config["n"], config["deltas"], config, seed)
+    rows = []
+    for x, delta in zip(traj, saved):
+        alpha, sigma2 = ou_alpha_sigma2(delta)
+        exact = mixture_sample(config["n_exact"], data, alpha, sigma2, rng)
+        a_s = audit(data, x, holdout, seed=seed, progress=False)
+        a_e = audit(data, exact, holdout, seed=seed, progress=False)
+        rows.append({
+            "delta": float(delta), "sampler": _summary(a_s), "exact": _summary(a_e),
+            "kdtree": int((nearest_points(x, data)[2] < 1.0 / 3.0).sum()),
+        })
+    return {"rows": rows}
+
+
+def _digits_split(config):
+    full = load_digits_data()
+    perm = np.random.default_rng(config["data_seed"]).permutation(len(full))
+    n_train = config["n_train"]
+    rest = perm[n_train:]
+    half = len(rest) // 2
+    return full[perm[:n_train]], full[rest[:half]], full[rest[half:]]
+
+
+def digits_cell(config, seed):
+    """Digits: a held-out half as a perfect model, and numdiff's sampler at two deltas."""
+    train, hold_a, hold_b = _digits_split(config)
+    out = {"control": _summary(audit(train, hold_b, hold_a, seed=seed, progress=False))}
+    saved, traj = _sampler(train, config["n"], config["deltas"], config, seed)
+    out["sampler"] = []
+    for x, delta in zip(traj, saved):
+        res = audit(train, x, hold_a, seed=seed, progress=False)
+        s = _summary(res)
+        order = np.argsort(res.nearest_distance)[:8]
+        s.update(delta=float(delta), ratio=res.ratio.tolist(),
+                 gallery=[[int(i), int(res.nearest_index[i])] for i in order],
+                 x=x[order].tolist())
+        out["sampler"].append(s)
+    return out
+
+
+def cells(config):
+    out = []
+    for f in config["fractions"]:
+        out.append((f"copying f={f}", recovery_cell, {**config["recovery"], "fraction": f}))
+    out.append(("true law", null_cell, config["null"]))
+    out.append(("over-dispersed", overdispersed_cell, config["overdispersed"]))
+    out.append(("sampler curve", curve_cell, config["curve"]))
+    if config.get("digits") and load_digits_data() is not None:
+        out.append(("digits", digits_cell, config["digits"]))
+    return out
+
+
+def _binomial_se(count, n):
+    """Agresti-Caffo standard error of a fraction (positive even at 0 and n)."""
+    q = (count + 1) / (n + 2)
+    return float(np.sqrt(q * (1 - q) / (n + 2)))
+
+
+def _recovery_claims(res, f):
+    n = res["n"]
+    se = _binomial_se(res["memorized"], n)
+    claims = [within(
+        f"audit's memorised fraction = copied fraction (f={f})", f, res["memorized"] / n,
+        SE_BAND * se, se,
+        detail=f"copying model, n={n}, {res['copies']} copies ({res['copies_verbatim']} "
+               f"classed verbatim), novel samples classed verbatim: {res['novel_verbatim']}; "
+               f"band {SE_BAND} binomial s.e.")]
+    if f >= 0.3:
+        claims.append(at_most(f"C_T flags copying: z <= -{SE_BAND} (f={f})", -SE_BAND,
+                              res["c_t_z"], kind="theorem",
+                              detail=f"C_T = {res['c_t']:.3g}, z = C_T / its null s.d."))
+    elif f > 0:
+        z_crit = float(ndtri(0.05))
+        claims.append(at_most(f"C_T flags copying at level 0.05 (f={f})", z_crit, res["c_t_z"],
+                              detail=f"C_T = {res['c_t']:.3g}; expected z about -5.5 at "
+                                     f"n=2000 (miss probability < 1e-4)"))
+    return claims
+
+
+def _null_claims(res, config):
+    reps, alpha = config["repeats"], config["alpha"]
+    se = float(np.sqrt(alpha * (1 - alpha) / reps))
+    z = np.asarray(res["z"])
+    z_se = float(z.std(ddof=1) / np.sqrt(z.size))
+    return [
+        within("C_T false-positive rate = alpha (true-law model)", alpha, res["flags"] / reps,
+               SE_BAND * se, se,
+               detail=f"{reps} seeds, N = n = m = {config['n']}, d = {config['d']}; flag: "
+                      f"one-sided C_T p-value < {alpha}; band {SE_BAND} binomial s.e."),
+        within("C_T under-fitting tail rate = alpha (true-law model)", alpha,
+               res["underfit"] / reps, SE_BAND * se, se,
+               detail="the opposite one-sided p-value < alpha; same seeds"),
+        within("C_T z has mean 0 under the null", 0.0, float(z.mean()), SE_BAND * z_se, z_se,
+               detail=f"mean of {z.size} z-scores (s.d. {z.std(ddof=1):.3f}); band {SE_BAND} s.e."),
+    ]
+
+
+def _curve_claims(res, config):
+    rows = res["rows"]
+    claims = []
+    for key, label in (("memorized", "memorised"), ("verbatim", "verbatim")):
+        tests = []
+        for row in rows:
+            s, e = row["sampler"], row["exact"]
+            k_s = s["memorized"] if key == "memorized" else s["classes"]["verbatim"]
+            k_e = e["memorized"] if key == "memorized" else e["classes"]["verbatim"]
+            tests.append(two_proportion_test(k_s, s["n"], k_e, e["n"]))
+        widest = max(t.se for t in tests)
+        claims.append(at_most(
+            f"audit: sampler's {label} fraction = exact p_delta's at every delta, max |z|",
+            SE_BAND, max(abs(t.z) for t in tests), detectable=SE_BAND,
+            detail=f"Agresti-Caffo z at {len(tests)} deltas, sampler n={config['n']}, exact "
+                   f"n={config['n_exact']}; a fraction bias of {SE_BAND * widest:.3f} at the "
+                   "widest point"))
+    last = rows[-1]
+    n = last["sampler"]["n"]
+    claims.append(at_least(
+        f"no early stopping (delta={last['delta']:.2g}): every sample verbatim", 1.0,
+        last["sampler"]["classes"]["verbatim"] / n, detectable=1.0 / n,
+        detail=f"Theorem 3's limit: the uniform law on the data; n={n}; exact p_delta: "
+               f"{last['exact']['classes']['verbatim']} of {last['exact']['n']} verbatim"))
+    gap = max(abs(r["sampler"]["memorized"] - r["kdtree"]) for r in rows) / n
+    claims.append(within(
+        "audit's memorised count = independent k-d tree count, max over delta", 0.0, gap, 1.0 / n,
+        detail="same samples, threshold 1/3; band one sample in n"))
+    return claims
+
+
+def _digits_claims(res):
+    c = res["control"]
+    claims = [
+        at_most("digits: held-out half audited as samples is not flagged, |C_T z|", SE_BAND,
+                abs(c["c_t_z"]), detectable=SE_BAND,
+                detail=f"C_T = {c['c_t']:.3g}, z = {c['c_t_z']:.3g}; a perfect model"),
+    ]
+    small = res["sampler"][-1]
+    claims.append(at_most(
+        f"digits: sampler at delta={small['delta']:.2g} flagged, C_T z <= -{SE_BAND}",
+        -SE_BAND, small["c_t_z"],
+        detail=f"C_T = {small['c_t']:.3g}; memorised {small['memorized']} of {small['n']}"))
+    return claims
+
+
+def summarise(cell_results, config, outdir):
+    claims, tables, rows = [], [], []
+    by_label = {r.label: r for r in cell_results}
+    for f in config["fractions"]:
+        res = by_label[f"copying f={f}"].result
+        claims.extend(_recovery_claims(res, f))
+        lo, hi = res["interval"]
+        rows.append((f, res["copies"] / res["n"], res["memorized"] / res["n"], (f"[{lo:.4f}, "
+                     f"{hi:.4f}]"), res["classes"]["verbatim"], res["c_t"], res["c_t_z"],
+                     res["mw_z"]))
+    tables.append("Ground truth: copying model (N(0, I), d="
+                  f"{config['recovery']['d']}, N={config['recovery']['n_train']}, "
+                  f"n={config['recovery']['n']} samples and held-out, copy noise "
+                  f"{config['recovery']['noise']}); 95% Wilson intervals.\n\n" + markdown_table(
+                      ("f", "copied (realised)", "recovered", "Wilson 95%", "verbatim", "C_T",
+                       "C_T z", "Mann-Whitney Z_U"), rows))
+    null = by_label["true law"].result
+    claims.extend(_null_claims(null, config["null"]))
+    over = by_label["over-dispersed"].result
+    claims.append(at_least("C_T > 0 for an over-dispersed model: z >= 4.5", SE_BAND,
+                           over["c_t_z"],
+                           detail=f"samples of N(0, {config['overdispersed']['scale']}^2 I); "
+                                  f"C_T = {over['c_t']:.3g}"))
+    tables.append(markdown_table(
+        ("model", "flags / runs", "C_T", "C_T z"),
+        [("true law", f"{null['flags']} / {config['null']['repeats']}",
+          f"mean z {np.mean(null['z']):.3f}", f"s.d. {np.std(null['z'], ddof=1):.3f}"),
+         (f"over-dispersed x{config['overdispersed']['scale']}", "", over["c_t"], over["c_t_z"])]))
+    curve = by_label["sampler curve"].result
+    claims.extend(_curve_claims(curve, config["curve"]))
+    tables.append("numdiff's SDE sampler (exp_em, uniform_lambda) audited at each delta against "
+                  f"exact p_delta samples (N={config['curve']['n_data']}, "
+                  f"d={config['curve']['d']}).\n\n" + markdown_table(
+                      ("delta", "memorised (sampler)", "memorised (exact)", "verbatim (sampler)",
+                       "verbatim (exact)", "C_T z (sampler)"),
+                      [(r["delta"], r["sampler"]["memorized"] / r["sampler"]["n"],
+                        r["exact"]["memorized"] / r["exact"]["n"],
+                        r["sampler"]["classes"]["verbatim"] / r["sampler"]["n"],
+                        r["exact"]["classes"]["verbatim"] / r["exact"]["n"],
+                        r["sampler"]["c_t_z"]) for r in curve["rows"]]))
+    figures = [_curve_figure(curve, outdir)]
+    if "digits" in by_label:
+        dig = by_label["digits"].result
+        claims.extend(_digits_claims(dig))
+        drows = [("held-out half (control)", "", dig["control"]["memorized"] /
+                  dig["control"]["n"], dig["control"]["classes"]["verbatim"],
+                  dig["control"]["c_t"], dig["control"]["c_t_z"])]
+        drows += [("numdiff SDE", s["delta"], s["memorized"] / s["n"], s["classes"]["verbatim"],
+                   s["c_t"], s["c_t_z"]) for s in dig["sampler"]]
+        tables.append("Case study, 8x8 digits: training set of "
+                      f"{config['digits']['n_train']} images, the rest split into two held-out "
+                      "halves (one is the reference P_n, the other the control's samples). "
+                      "The larger delta is a finding, not a claim.\n\n" + markdown_table(
+                          ("samples", "delta", "memorised", "verbatim", "C_T", "C_T z"), drows))
+        figures.append(_digits_figure(dig, config["digits"], outdir))
+    elif config.get("digits"):
+        tables.append("scikit-learn is not installed: the digits case study was skipped.")
+    else:
+        tables.append("The digits case study is not part of this configuration.")
+    return Summary(claims, figures, tables)
+
+
+def _curve_figure(curve, outdir):
+    fig, axes = new_figure(1, 1)
+    ax = axes[0, 0]
+    rows = curve["rows"]
+    deltas = [r["delta"] for r in rows]
+    for key, label, color in (("memorized", "memorised", "C0"), ("verbatim", "verbatim", "C1")):
+        def frac(s, key=key):
+            return (s["memorized"] if key == "memorized" else s["classes"]["verbatim"]) / s["n"]
+        ax.plot(deltas, [frac(r["sampler"]) for r in rows], f"{color}o-",
+                label=f"{label} (audit of the sampler)")
+        ax.plot(deltas, [frac(r["exact"]) for r in rows], f"{color}x:",
+                label=f"{label} (audit of exact p_delta)")
+    ax.set(xscale="log", xlabel="delta", ylabel="fraction", ylim=(-0.02, 1.02),
+           title="memorisation curve reproduced by the audit")
+    ax.legend(fontsize=7)
+    return save_figure(fig, outdir, "audit_curve")
+
+
+def _digits_figure(dig, config, outdir):
+    train = _digits_split(config)[0]
+    small = dig["sampler"][-1]
+    fig, axes = new_figure(3, 8, size=(1.2, 1.3))
+    for j, ((i, k), x) in enumerate(zip(small["gallery"], small["x"])):
+        axes[0, j].imshow(np.reshape(x, (8, 8)), cmap="gray_r", vmin=0, vmax=1)
+        axes[1, j].imshow(train[k].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
+        axes[0, j].set_title(f"sample {i}", fontsize=6)
+        axes[1, j].set_title(f"train {k}", fontsize=6)
+        for ax in (axes[0, j], axes[1, j]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    gs = axes[2, 0].get_gridspec()
+    for ax in axes[2]:
+        ax.remove()
+    ax = fig.add_subplot(gs[2, :])
+    for s in dig["sampler"]:
+        ax.hist(s["ratio"], bins=np.linspace(0, 1, 41), alpha=0.5, label=f"delta={s['delta']:.2g}")
+    ax.axvline(1 / 3, color="k", ls="--", label="threshold 1/3")
+    ax.set(xlabel="nearest / second-nearest training distance", ylabel="samples")
+    ax.legend(fontsize=6)
+    return save_figure(fig, outdir, "audit_digits")
+
+
+_COMMON = {"T": 8.0}
+
+STUDY = Study(
+    name="audit",
+    title="The memorisation audit against known memorisation",
+    description=__doc__.split("\n", 2)[2],
+    cells=cells,
+    summarise=summarise,
+    default={
+        "seed": 3109, "fractions": [0.0, 0.1, 0.3, 0.6],
+        "recovery": {"d": 32, "n_train": 500, "n": 2000, "noise": 0.01},
+        "null": {"repeats": 400, "n": 300, "d": 8, "alpha": 0.05},
+        "overdispersed": {"d": 8, "n_train": 500, "n": 1000, "scale": 1.5},
+        "curve": {**_COMMON, "n_data": 100, "d": 8, "data_seed": 19, "n": 1000,
+                  "n_exact": 4000, "n_holdout": 1000, "h_lambda": 0.025,
+                  "deltas": [1.0, 0.3, 0.1, 0.03, 0.01, 1e-3, 1e-4, 1e-6]},
+        "digits": {**_COMMON, "n_train": 1000, "data_seed": 23, "n": 400, "h_lambda": 0.05,
+                   "deltas": [0.05, 1e-3]},
+    },
+    quick={
+        "seed": 3109, "fractions": [0.0, 0.1, 0.3, 0.6],
+        "recovery": {"d": 32, "n_train": 500, "n": 2000, "noise": 0.01},
+        "null": {"repeats": 100, "n": 300, "d": 8, "alpha": 0.05},
+        "overdispersed": {"d": 8, "n_train": 300, "n": 500, "scale": 1.5},
+        "curve": {**_COMMON, "n_data": 50, "d": 8, "data_seed": 19, "n": 400,
+                  "n_exact": 1000, "n_holdout": 400, "h_lambda": 0.05,
+                  "deltas": [1.0, 0.1, 0.01, 1e-3, 1e-6]},
+        "digits": {**_COMMON, "n_train": 1000, "data_seed": 23, "n": 200, "h_lambda": 0.05,
+                   "deltas": [0.05, 1e-3]},
+    },
+)
