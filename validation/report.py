@@ -50,37 +50,16 @@ def markdown_table(header, rows) -> str:
     return "\n".join(lines)
 
 
-def claim_kind(claim) -> str:
-    """The claim's kind (``"theorem"`` for claims made before kinds existed)."""
-    return getattr(claim, "kind", "theorem") or "theorem"
-
-
-def claim_detectable(claim):
-    """The smallest bias the claim would detect, in the units of ``measured``, or ``None``."""
-    return getattr(claim, "detectable", None)
-
-
 def kind_label(kind: str) -> str:
-    """Printed label of a claim kind; an unknown kind is printed as it is."""
-    return KIND_LABELS.get(kind, kind)
-
-
-def claim_dict(claim) -> dict:
-    """``claim.to_dict()`` with its kind and detectable bias, whatever the Claim version."""
-    data = claim.to_dict()
-    data.setdefault("kind", claim_kind(claim))
-    detectable = claim_detectable(claim)
-    if isinstance(detectable, float) and not math.isfinite(detectable):
-        detectable = str(detectable)  # strict JSON, as Claim.to_dict writes them
-    data.setdefault("detectable", detectable)
-    return data
+    """Printed label of a claim kind."""
+    return KIND_LABELS[kind]
 
 
 def kind_counts(claims) -> dict:
     """Kind -> ``{"claims": n, "passed": k}``, the known kinds first, only those present."""
     counts = {}
-    for c in sorted(claims, key=lambda c: _kind_order(claim_kind(c))):
-        entry = counts.setdefault(claim_kind(c), {"claims": 0, "passed": 0})
+    for c in sorted(claims, key=lambda c: _kind_order(c.kind)):
+        entry = counts.setdefault(c.kind, {"claims": 0, "passed": 0})
         entry["claims"] += 1
         entry["passed"] += bool(c.passed)
     return counts
@@ -93,8 +72,8 @@ def counts_text(counts) -> str:
 
 def claim_rows(claims):
     return [
-        (c.name, kind_label(claim_kind(c)), c.predicted, c.comparison, c.measured,
-         c.uncertainty, claim_detectable(c), "PASS" if c.passed else "FAIL")
+        (c.name, kind_label(c.kind), c.predicted, c.comparison, c.measured,
+         c.uncertainty, c.detectable, "PASS" if c.passed else "FAIL")
         for c in claims
     ]
 
@@ -155,7 +134,7 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
              "figures": [_relative(p, out) for p in o.summary.figures], "error": o.error}
             for o in outcomes
         ],
-        "claims": [claim_dict(c) for c in claims],
+        "claims": [c.to_dict() for c in claims],
     }
     results_path = out / "results.json"
     atomic_write_text(results_path, json.dumps(results, indent=1, allow_nan=False) + "\n")
@@ -212,8 +191,8 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
 def summary_text(outcomes) -> str:
     """Plain-text summary table for the terminal, with counts per claim kind."""
     claims = [c for o in outcomes for c in o.summary.claims]
-    rows = [(c.study, c.name, kind_label(claim_kind(c)), fmt(c.predicted), c.comparison,
-             fmt(c.measured), fmt(c.uncertainty), fmt(claim_detectable(c)),
+    rows = [(c.study, c.name, kind_label(c.kind), fmt(c.predicted), c.comparison,
+             fmt(c.measured), fmt(c.uncertainty), fmt(c.detectable),
              "PASS" if c.passed else "FAIL")
             for c in claims]
     header = ("study", "claim", "kind", "predicted", "band", "measured", "+-", "detects",
