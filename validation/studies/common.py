@@ -14,8 +14,6 @@ from scipy.spatial import cKDTree
 from scipy.special import ndtr
 from scipy.stats import binomtest
 
-from theory.mixture import mixture_sample
-
 
 def ou_alpha_sigma2(t):
     """Closed-form OU ``alpha_t = e^{-t}``, ``sigma_t^2 = 1 - e^{-2t}`` (not numdiff's)."""
@@ -132,12 +130,6 @@ def nearest_points(x, data):
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(dist[:, 1] > 0, dist[:, 0] / dist[:, 1], 0.0)
     return idx[:, 0], dist[:, 0], ratio
-
-
-def exact_memorized(n, data, alpha, sigma2, rng, threshold=1.0 / 3.0):
-    """Memorization indicators of ``n`` exact samples of ``p_t`` (ratio < threshold)."""
-    x = mixture_sample(n, data, alpha, sigma2, rng)
-    return nearest_points(x, data)[2] < threshold
 
 
 #: Width of every band set from a measured standard error, in standard errors. A
