@@ -109,6 +109,10 @@ class EmpiricalScore:
         Training points, finite, ``|x_k| <= 1e300`` (any real dtype or memory order).
     schedule : Schedule
         The forward process (``nd.OU()``, ``nd.VPLinear()``, ...).
+    device : {"cpu", "cuda"}, optional
+        ``"cuda"`` gives a :class:`numdiff.gpu.CudaEmpiricalScore`: ``denoise``,
+        ``score`` and ``log_density`` on an NVIDIA GPU (``pip install
+        "numdiff[gpu]"``), returning CuPy arrays; default ``"cpu"``.
 
     Notes
     -----
@@ -120,7 +124,18 @@ class EmpiricalScore:
     tests/numdiff/test_score_fuzz.py compare with 50-digit references).
     """
 
-    def __init__(self, data, schedule):
+    device = "cpu"
+
+    def __new__(cls, data=None, schedule=None, device="cpu"):
+        if not isinstance(device, str) or device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+        if device == "cuda" and cls is EmpiricalScore:
+            from numdiff.gpu.score import CudaEmpiricalScore
+
+            return super().__new__(CudaEmpiricalScore)
+        return super().__new__(cls)
+
+    def __init__(self, data, schedule, device="cpu"):
         if not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be a numdiff Schedule; got {type(schedule).__name__}")
         data = _check_magnitude(_as_points(data, None, "data"), "data")
@@ -432,16 +447,20 @@ class EmpiricalScore:
     # -- internals ------------------------------------------------------------
     def _prepare(self, t, x):
         x = _check_magnitude(_as_points(x, self.dim), "x")
+        return (x, *self._alpha_sigma2(t, x.shape[0]))
+
+    def _alpha_sigma2(self, t, n_query):
+        """``alpha_t`` and ``sigma2_t`` of shape ``(M,)``, or an error naming ``t``."""
         t_arr = as_real_array(t, "t")
-        if t_arr.ndim != 0 and t_arr.shape != (x.shape[0],):
-            raise ValueError(f"t must be a scalar or of shape (M,) = ({x.shape[0]},); got {t_arr.shape}")
+        if t_arr.ndim != 0 and t_arr.shape != (n_query,):
+            raise ValueError(f"t must be a scalar or of shape (M,) = ({n_query},); got {t_arr.shape}")
         if np.isnan(t_arr).any():
             raise ValueError("t contains NaN")
         if (t_arr <= 0).any():
             raise ValueError(f"t must be > 0 (sigma_t = 0 at t = 0); got min {t_arr.min()!r}")
         if t_arr.ndim == 0:
             # The sampler's case: one time for all queries, one schedule evaluation.
-            alpha, sigma2 = (np.full(x.shape[0], v) for v in self.schedule.alpha_sigma2(t_arr))
+            alpha, sigma2 = (np.full(n_query, v) for v in self.schedule.alpha_sigma2(t_arr))
         else:
             uniq, inverse = np.unique(t_arr, return_inverse=True)
             alpha, sigma2 = (v[inverse] for v in self.schedule.alpha_sigma2(uniq))
@@ -453,7 +472,7 @@ class EmpiricalScore:
             )
         if not (alpha > 0).all():
             raise ValueError("t: alpha_t underflows to 0 at this time; use a smaller t")
-        return x, alpha, sigma2
+        return alpha, sigma2
 
     def _scales(self, x, alpha, sigma2):
         """Per query: the power of two ``scale`` of the kernels, ``coef = alpha /
