@@ -11,6 +11,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
+# The GPU backend's kernels run in Numba's CUDA simulator unless a run asks for the
+# GPU (benchmarks/gpu/run.sh sets NUMBA_ENABLE_CUDASIM=0). Read when Numba is first
+# imported, hence here; it changes nothing for the CPU kernels.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
 settings.register_profile(
     "default",
     deadline=None,

@@ -45,14 +45,21 @@ def ou_time_for_sigma2(s2):
     return -0.5 * math.log1p(-s2)
 
 
-def oracle_errors(data, t, x, schedule=None, c=C):
+def oracle_errors(data, t, x, schedule=None, c=C, device="cpu"):
     """Worst ``error / bound`` of ``denoise``, ``log_density`` and ``score`` over the
     queries ``x (M, d)``, with :func:`exact_mixture.achieved_bounds` (``c`` rounding
-    units). NaN or an infinity gives ``inf``."""
+    units), for the model on ``device``. NaN or an infinity gives ``inf``."""
     schedule = schedule or nd.OU()
-    f = nd.EmpiricalScore(data, schedule)
+    f = nd.EmpiricalScore(data, schedule, device=device)
+    values = (f.denoise(t, x), f.score(t, x), f.log_density(t, x))
+    if device == "cuda":
+        values = tuple(f.to_host(v) for v in values)
+    return error_ratios(data, t, x, schedule, *values, c=c)
+
+
+def error_ratios(data, t, x, schedule, den, score, logp, c=C):
+    """:func:`oracle_errors` for values computed elsewhere."""
     alpha, sigma2 = float(schedule.alpha(t)), float(schedule.sigma2(t))
-    den, score, logp = f.denoise(t, x), f.score(t, x), f.log_density(t, x)
     worst = dict.fromkeys(["denoise", "log_density", "score"], 0.0)
     for m in range(x.shape[0]):
         ref = exact_mixture.reference(data, alpha, sigma2, x[m])
