@@ -73,12 +73,14 @@ class _Counted:
     already non-finite (a genuinely diverged run) are not checked.
     """
 
-    def __init__(self, model):
-        self.model, self.schedule, self.calls = model, model.schedule, 0
+    def __init__(self, model, check=True):
+        self.model, self.schedule, self.calls, self.check = model, model.schedule, 0, check
 
     def denoise(self, t, x):
         self.calls += 1
         out = self.model.denoise(t, x)
+        if not self.check:
+            return out
         if not isinstance(out, np.ndarray) or out.dtype != np.float64:
             try:
                 out = as_real_array(out, "f.denoise(t, x)")
@@ -247,6 +249,10 @@ def sample(
     f : score model
         An :class:`~numdiff.EmpiricalScore`, or any object with
         ``denoise(t, x)``, ``schedule`` and ``dim`` (see :class:`numdiff.solvers.Solver`).
+        With ``EmpiricalScore(..., device="cuda")`` the states and the noise stay
+        on the GPU across steps (noise from CuPy's generator, seeded from ``rng``:
+        reproducible on the same GPU, not equal to the CPU draws); ``x``,
+        ``trajectory`` and the nearest points are returned on the host.
     n : int
         Number of samples.
     T : float
@@ -355,10 +361,20 @@ def sample(
     ivs = intervals(f.schedule, times)
     _stiff_warning(method, process, ivs)
 
+    # A GPU model keeps the state and the noise on the device; only saved states
+    # and the output come back to the host.
+    on_device = getattr(f, "device", "cpu") == "cuda"
+    to_device = f.to_device if on_device else (lambda a: a)
+    to_host = f.to_host if on_device else (lambda a: a)
+    x_all = to_device(x_all)
     n_chunks = -(-n // chunk)
-    gens = _children(rng, n_chunks) if process == "sde" and noise is None else [None] * n_chunks
+    draws = [None] * n_chunks
+    if process == "sde" and noise is None:
+        gens = _children(rng, n_chunks)
+        draws = [f.normal_stream(g) if on_device else g.standard_normal for g in gens]
     trajectory = None if save_idx is None else np.empty((save_idx.size, n, dim))
-    model = _Counted(f)
+    # The GPU model is numdiff's own: its output needs no check (which would sync).
+    model = _Counted(f, check=not on_device)
     # disable=None is tqdm's "off unless the output is a terminal"; the delay keeps
     # short runs silent even there.
     bar = tqdm(total=n_chunks * steps, desc="sample", unit="step", file=sys.stderr,
@@ -370,20 +386,21 @@ def sample(
             rows = slice(lo, min(n, lo + chunk))
             x, state = x_all[rows], None
             if trajectory is not None:
-                trajectory[save_idx == 0, rows] = x
+                trajectory[save_idx == 0, rows] = to_host(x)
             for i, iv in enumerate(ivs):
                 z = None
                 if process == "sde":
-                    z = noise[i, rows] if noise is not None else gens[c].standard_normal(x.shape)
+                    z = to_device(noise[i, rows]) if noise is not None else draws[c](x.shape)
                 x, state = method.step(model, iv, x, z, state)
-                if trajectory is not None:
-                    trajectory[save_idx == i + 1, rows] = x
+                if trajectory is not None and (save_idx == i + 1).any():
+                    trajectory[save_idx == i + 1, rows] = to_host(x)
                 bar.update()
             x_all[rows] = x
             if c == 0:
                 nfev = model.calls
     finally:
         bar.close()
+    x_all = to_host(x_all)
 
     bad = ~np.isfinite(x_all).all(axis=1)
     nearest_index = nearest_distance = None
