@@ -63,7 +63,8 @@ def nearest_kernel(dim):
             for j in range(dim):
                 xm[j] = x[m, j] * s
         lo = split * per_split
-        hi = min(n_data, lo + per_split)
+        # (Conditional expressions: the builtins min/max do not compile for every target.)
+        hi = min(lo + per_split, n_data)
         best = math.inf
         best_k = lo
         for start in range(lo, hi, threads):
@@ -73,7 +74,7 @@ def nearest_kernel(dim):
                     tile[j, tid] = data_t[j, start + tid]
             cuda.syncthreads()
             if active:
-                for c in range(min(threads, hi - start)):
+                for c in range(min(hi - start, threads)):
                     dist = 0.0
                     for j in range(dim):
                         diff = xm[j] - a * tile[j, c]
@@ -128,7 +129,7 @@ def moments_kernel(dim):
         run_max = -math.inf
         run_sum = 0.0
         lo = split * per_split
-        hi = min(n_data, lo + per_split)
+        hi = min(lo + per_split, n_data)
         for start in range(lo, hi, threads):
             cuda.syncthreads()
             if start + tid < hi:
@@ -136,13 +137,14 @@ def moments_kernel(dim):
                     tile[j, tid] = data_t[j, start + tid]
             cuda.syncthreads()
             if active:
-                for col in range(min(threads, hi - start)):
+                for col in range(min(hi - start, threads)):
                     e = 0.0
                     for j in range(dim):
                         diff = tile[j, col] - xr[j]
                         dx[j] = diff
                         e += diff * (two_u[j] - a_s * diff)
-                    e = min(e * c, biggest)
+                    e *= c
+                    e = min(e, biggest)
                     if e > run_max:
                         # exp(-inf) = 0 empties the (empty) sums on the first point.
                         shrink = math.exp(run_max - e)

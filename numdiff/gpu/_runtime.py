@@ -134,10 +134,11 @@ def exact_residual():
             return (x - p) - err
 
     else:
-        from numba.cuda import fma, libdevice
+        from numba import cuda
+        from numba.cuda import libdevice
 
         def residual(x, a, y):
             p = libdevice.dmul_rn(a, y)
-            return (x - p) - fma(a, y, -p)
+            return (x - p) - cuda.fma(a, y, -p)
 
     return cuda_device(residual)
