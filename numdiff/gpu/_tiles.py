@@ -61,8 +61,8 @@ def _block_reducers():
         cuda.syncthreads()
         step = threads // 2
         while step > 0:
-            if tid < step:
-                red[tid] = max(red[tid], red[tid + step])
+            if tid < step and red[tid + step] > red[tid]:
+                red[tid] = red[tid + step]
             cuda.syncthreads()
             step //= 2
         top = red[0]
@@ -106,7 +106,8 @@ def tile_kernel():
         for k in range(tid, n_cols, threads):
             g = c2 * (tile[i, k] - 0.5 * a * sq_norms[k])
             tile[i, k] = g
-            local_max = max(local_max, g)
+            if g > local_max:  # noqa: PLR1730
+                local_max = g
         if refined:
             # Relative to the reference; the window's entries exactly, the rest 0.
             low = ref_logit[i] - window[i]
@@ -132,11 +133,11 @@ def tile_kernel():
                     if tid == 0:
                         tile[i, kk] = 0.5 * c2 * total
                 cuda.syncthreads()
-                if k < n_cols:
-                    local_max = max(local_max, tile[i, k])
+                if k < n_cols and tile[i, k] > local_max:
+                    local_max = tile[i, k]
         top = block_max(red, local_max, tid)
         old = run_max[i]
-        new = max(old, top)
+        new = top if top > old else old  # noqa: FURB136
         # Nothing merged yet (all weights 0 so far, and in this tile): keep the sums.
         shrink = math.exp(old - new) if new > -math.inf else 1.0
         part = 0.0
