@@ -120,19 +120,9 @@ def exact_residual():
     """
     rt = runtime()
     if rt.simulator:
-        splitter = 134217729.0  # 2^27 + 1
+        from numdiff._kernels.exact import residual as cpu_residual
 
-        def residual(x, a, y):
-            p = a * y
-            c = splitter * a
-            a_hi = c - (c - a)
-            a_lo = a - a_hi
-            c = splitter * y
-            y_hi = c - (c - y)
-            y_lo = y - y_hi
-            err = ((a_hi * y_hi - p) + a_hi * y_lo + a_lo * y_hi) + a_lo * y_lo
-            return (x - p) - err
-
+        residual = cpu_residual.py_func  # the CPU's Veltkamp split, run as Python
     else:
         from numba import cuda
         from numba.cuda import libdevice
