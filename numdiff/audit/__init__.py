@@ -42,7 +42,7 @@ from .loading import AuditInputError, as_set, load_set
 from .search import CHUNK, TrainIndex
 from .statistics import CTResult, MannWhitney, c_t_test, mann_whitney, wilson_interval
 
-__all__ = ["CLASSES", "AuditInputError", "AuditResult", "audit"]
+__all__ = ["CLASSES", "AuditInputError", "AuditResult", "audit", "classify"]
 
 #: Class labels, indexed by :attr:`AuditResult.classes`.
 CLASSES = ("novel", "near copy", "verbatim")
@@ -191,8 +191,30 @@ def _cells(train, queries, n_cells, seed, max_points):
     return [km.predict(q) for q in queries]
 
 
+def classify(memorized, d1, near_distance, verbatim_distance):
+    """The class of each sample (the rules in this module's docstring).
+
+    Parameters
+    ----------
+    memorized : ndarray of bool, shape (M,)
+        The ratio test.
+    d1 : ndarray, shape (M,)
+        Nearest training distances.
+    near_distance, verbatim_distance : float
+        The reference quantiles ``q(near_quantile)`` and ``q(verbatim_quantile)``.
+
+    Returns
+    -------
+    ndarray of int, shape (M,)
+        Indices into :data:`CLASSES`.
+    """
+    verbatim = memorized & (d1 <= verbatim_distance)
+    near = ~verbatim & (memorized | (d1 < near_distance))
+    return np.where(verbatim, 2, np.where(near, 1, 0))
+
+
 def audit(train, samples, holdout=None, *, threshold=1.0 / 3.0, near_quantile=0.05,
-          verbatim_quantile=0.001, alpha=0.05, level=0.95, n_cells=None, min_generated=20,
+          verbatim_quantile=0.001, alpha=0.05, level=0.95, n_cells=None, min_generated=21,
           n_reference=2000, kmeans_max_points=20000, seed=0, chunk=CHUNK, progress=None,
           copy=True):
     """Audit generated samples for memorisation of their training set.
@@ -220,7 +242,8 @@ def audit(train, samples, holdout=None, *, threshold=1.0 / 3.0, near_quantile=0.
         Cells of the k-means partition for ``C_T``; default
         ``clip(min(M, n) // 100, 1, 50)`` (at least 100 points of each set per cell on average).
     min_generated : int
-        Generated points a cell needs to enter ``C_T`` (the paper's 20).
+        Generated points a cell needs to enter ``C_T``; 21 is the paper's
+        companion code's rule (more than 20).
     n_reference : int
         Without a held-out set: training points whose leave-one-out distance
         calibrates the classes.
@@ -291,9 +314,7 @@ def audit(train, samples, holdout=None, *, threshold=1.0 / 3.0, near_quantile=0.
     t_near = float(np.quantile(ref, near_quantile))
     t_verb = float(np.quantile(ref, verbatim_quantile))
     memorized = ratio < threshold
-    verbatim = memorized & (d1 <= t_verb)
-    near = ~verbatim & (memorized | (d1 < t_near))
-    classes = np.where(verbatim, 2, np.where(near, 1, 0))
+    classes = classify(memorized, d1, t_near, t_verb)
     count = int(memorized.sum())
     result = AuditResult(
         n_train=tr.shape[0], n_samples=x.shape[0],

@@ -15,7 +15,7 @@ PMLR 108; arXiv:2004.05675), the three-sample test built on the Mann-Whitney
   generated points lie closer to the training set than fresh data do;
 * a partition ``Pi`` of the space into cells ``pi`` (k-means on ``T``), the
   cell fractions ``P_n(pi)`` and ``Q_m(pi)``, and the kept cells
-  ``Pi_tau = {pi : Q_m(pi) >= tau}``;
+  ``Pi_tau``, the cells where ``Q_m(pi)`` reaches the threshold ``tau``;
 * the statistic
 
       C_T(P_n, Q_m) = sum_{pi in Pi_tau} P_n(pi) Z_U(L_pi(P_n), L_pi(Q_m))
@@ -24,14 +24,21 @@ PMLR 108; arXiv:2004.05675), the three-sample test built on the Mann-Whitney
   a held-out-weighted average of the in-cell z-scores. ``C_T << 0`` signals
   data-copying, ``C_T >> 0`` under-fitting.
 
-The paper's threshold is ``tau = 20 / m`` (cells with fewer than 20 generated
-points are dropped, so that each in-cell ``Z_U`` is near its normal limit);
-``min_generated`` sets that count here. The companion code of the paper measures
-``L_pi`` against the training points of the cell only; here ``L`` is the
-distance to the whole training set, as in the paper's definition of ``L``
-(the two differ only for points whose nearest training point lies in another
-cell). A cell with generated points but no held-out point has no ``Z_U``: it is
-dropped and counted in :class:`CTResult`.
+The cell rule follows the paper's companion code (github.com/casey-meehan/
+data-copying, ``data_copying_tests.C_T``), which keeps a cell when
+``Q_m(pi) > tau`` with ``tau = 20 / m`` in all of the paper's experiments: a
+cell needs more than 20, i.e. at least 21, generated points, so that each
+in-cell ``Z_U`` is near its normal limit. ``min_generated`` (default 21) is
+that count, inclusive. Two deliberate departures from that code, both
+small: its ``Z_U`` subtracts a continuity correction of 1/2 from the null mean,
+which this one does not (it shifts each ``Z_U`` by ``0.5 / sqrt(mn(m+n+1)/12)``,
+below 0.01 for cells of 20 points against 100); and it measures ``L_pi``
+against the training points of the cell only, while ``L`` here is the distance
+to the whole training set, as in the paper's definition of ``L`` (the two
+differ only for points whose nearest training point lies in another cell). A
+cell with generated points but no held-out point has no ``Z_U``: it is dropped
+and counted in :class:`CTResult`. The paper's equation numbers are not cited:
+its text was not at hand to check them, so the notation above is the reference.
 
 The p-value is ours, not the paper's (which reads ``C_T`` as a z-score): the
 cells hold disjoint points, so under the null (``Q = P``) the in-cell ``Z_U``
@@ -175,7 +182,7 @@ class CTResult:
     dropped_no_held_out: int = 0
 
 
-def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=20):
+def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=21):
     """The ``C_T`` statistic of Meehan et al. (2020) and its p-value.
 
     Parameters
@@ -192,7 +199,8 @@ def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=20
         Number of cells of the partition.
     min_generated : int
         A cell is kept when it holds at least this many generated points,
-        i.e. ``Q_m(pi) >= tau = min_generated / m`` (the paper's 20).
+        i.e. ``Q_m(pi) >= tau = min_generated / m``; the default 21 is the
+        companion code's ``Q_m(pi) > 20 / m``.
 
     Returns
     -------

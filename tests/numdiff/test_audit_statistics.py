@@ -58,3 +58,12 @@ def test_wilson_interval_is_scipys():
     ci = binomtest(7, 40).proportion_ci(confidence_level=0.9, method="wilson")
     assert wilson_interval(7, 40, 0.9) == (pytest.approx(ci.low), pytest.approx(ci.high))
     assert wilson_interval(40, 40)[1] == 1.0
+
+
+def test_c_t_default_keeps_cells_with_more_than_20_generated_points():
+    # The companion code's rule Q_m(pi) > 20 / m: 20 points are too few, 21 enough.
+    rng = np.random.default_rng(3)
+    gen_cell = np.repeat([0, 1], [20, 21])
+    held_cell = np.repeat([0, 1], [30, 30])
+    res = c_t_test(rng.random(41), gen_cell, rng.random(60), held_cell, 2)
+    assert [c["kept"] for c in res.cells] == [False, True]

@@ -6,6 +6,7 @@ with the study's own seeds: deterministic.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from numdiff.audit import search, statistics
@@ -69,3 +70,17 @@ def test_nearest_and_second_swapped_fails_recovery_and_curve(monkeypatch, tmp_pa
     assert not {c.name for c in curve if not c.passed}.isdisjoint(
         {"audit's memorised count = independent k-d tree count, max over delta"})
 
+
+
+def test_near_copy_rule_without_the_distance_quantile_fails_the_near_claim(monkeypatch, tmp_path):
+    """Near copies defined by the ratio test alone: interpolations go unseen."""
+    import numdiff.audit as audit_module
+
+    def ratio_only(memorized, d1, near_distance, verbatim_distance):
+        verbatim = memorized & (d1 <= verbatim_distance)
+        return np.where(verbatim, 2, np.where(memorized & ~verbatim, 1, 0))
+
+    monkeypatch.setattr(audit_module, "classify", ratio_only)
+    result = run(tmp_path, {"near copies"})[0].result
+    passed = [c.passed for c in au._near_claims(result, CONFIG["near"])]
+    assert passed == [False, False]

@@ -98,6 +98,29 @@ def null_cell(config, seed):
     return {"flags": flags, "underfit": underfit, "z": zs}
 
 
+def near_copy_cell(config, seed):
+    """A model of which a fraction of samples are interpolations between two training
+    points at ``lam`` in ``config["lam"]``: closer to the training set than novel points,
+    yet too far between two points for the ratio test."""
+    rng = np.random.default_rng(seed)
+    d, n_train, n = config["d"], config["n_train"], config["n"]
+    train, holdout = rng.standard_normal((n_train, d)), rng.standard_normal((n, d))
+    planted = rng.random(n) < config["fraction"]
+    x = rng.standard_normal((n, d))
+    a = rng.integers(n_train, size=int(planted.sum()))
+    b = (a + rng.integers(1, n_train, size=a.size)) % n_train  # two distinct points
+    lam = rng.uniform(*config["lam"], size=a.size)[:, None]
+    x[planted] = (1.0 - lam) * train[a] + lam * train[b]
+    res = audit(train, x, holdout, seed=seed, progress=False)
+    counts = {name: [int(np.sum(res.classes[rows] == i)) for rows in (planted, ~planted)]
+              for i, name in enumerate(CLASSES)}
+    out = _summary(res)
+    out.update(planted=int(planted.sum()), counts=counts, n_reference=int(holdout.shape[0]),
+               memorized_planted=int(np.sum(res.ratio[planted] < 1.0 / 3.0)),
+               near_quantile=res.thresholds["near_quantile"])
+    return out
+
+
 def overdispersed_cell(config, seed):
     """Samples of ``N(0, scale^2 I)`` against training data of ``N(0, I)``."""
     rng = np.random.default_rng(seed)
@@ -169,6 +192,7 @@ def cells(config):
     for f in config["fractions"]:
         out.append((f"copying f={f}", recovery_cell, {**config["recovery"], "fraction": f}))
     out.append(("true law", null_cell, config["null"]))
+    out.append(("near copies", near_copy_cell, config["near"]))
     out.append(("over-dispersed", overdispersed_cell, config["overdispersed"]))
     out.append(("sampler curve", curve_cell, config["curve"]))
     if config.get("digits") and load_digits_data() is not None:
@@ -201,6 +225,28 @@ def _recovery_claims(res, f):
                               detail=f"C_T = {res['c_t']:.3g}; expected z about -5.5 at "
                                      f"n=2000 (miss probability < 1e-4)"))
     return claims
+
+
+def _near_claims(res, config):
+    planted, novel = res["planted"], res["n"] - res["planted"]
+    near_planted, near_novel = res["counts"]["near copy"]
+    se_planted = _binomial_se(near_planted, planted)
+    q = res["near_quantile"]
+    # The novel samples' rate is P(d1 < the q-quantile of n_reference held-out distances):
+    # q up to the sampling errors of both sets.
+    se_novel = float(np.sqrt(q * (1 - q) * (1 / novel + 1 / res["n_reference"])))
+    lam = config["lam"]
+    return [
+        within("near copies classed near copy (interpolation model)", 1.0,
+               near_planted / planted, SE_BAND * se_planted, se_planted,
+               detail=f"{planted} samples (1-lam) x_a + lam x_b, lam in [{lam[0]}, {lam[1]}]; "
+                      f"{res['memorized_planted']} of them pass the ratio test; band "
+                      f"{SE_BAND} binomial s.e."),
+        within("novel samples classed near copy at the near quantile", q, near_novel / novel,
+               SE_BAND * se_novel, se_novel,
+               detail=f"{novel} true-law samples, calibrated on {res['n_reference']} held-out "
+                      f"points; s.e. from both sample sizes; band {SE_BAND} s.e."),
+    ]
 
 
 def _null_claims(res, config):
@@ -283,6 +329,18 @@ def summarise(cell_results, config, outdir):
                   f"{config['recovery']['noise']}); 95% Wilson intervals.\n\n" + markdown_table(
                       ("f", "copied (realised)", "recovered", "Wilson 95%", "verbatim", "C_T",
                        "C_T z", "Mann-Whitney Z_U"), rows))
+    near = by_label["near copies"].result
+    claims.extend(_near_claims(near, config["near"]))
+    tables.append(
+        "Near copies (subtle memorisation): interpolations between two training points, "
+        f"lam in {config['near']['lam']}, a fraction {config['near']['fraction']} of "
+        f"n = {near['n']} samples (d = {config['near']['d']}, N = {config['near']['n_train']})."
+        "\n\n" + markdown_table(
+            ("samples", "count", "novel", "near copy", "verbatim", "pass the ratio test"),
+            [("interpolations", near["planted"], *(near["counts"][c][0] for c in CLASSES),
+              near["memorized_planted"]),
+             ("true law", near["n"] - near["planted"], *(near["counts"][c][1] for c in CLASSES),
+              "")]))
     null = by_label["true law"].result
     claims.extend(_null_claims(null, config["null"]))
     over = by_label["over-dispersed"].result
@@ -383,6 +441,7 @@ STUDY = Study(
         "seed": 3109, "fractions": [0.0, 0.1, 0.3, 0.6],
         "recovery": {"d": 32, "n_train": 500, "n": 2000, "noise": 0.01},
         "null": {"repeats": 400, "n": 300, "d": 8, "alpha": 0.05},
+        "near": {"d": 32, "n_train": 500, "n": 2000, "fraction": 0.3, "lam": [0.3, 0.45]},
         "overdispersed": {"d": 8, "n_train": 500, "n": 1000, "scale": 1.5},
         "curve": {**_COMMON, "n_data": 100, "d": 8, "data_seed": 19, "n": 1000,
                   "n_exact": 4000, "n_holdout": 1000, "h_lambda": 0.025,
@@ -394,6 +453,7 @@ STUDY = Study(
         "seed": 3109, "fractions": [0.0, 0.1, 0.3, 0.6],
         "recovery": {"d": 32, "n_train": 500, "n": 2000, "noise": 0.01},
         "null": {"repeats": 100, "n": 300, "d": 8, "alpha": 0.05},
+        "near": {"d": 32, "n_train": 500, "n": 2000, "fraction": 0.3, "lam": [0.3, 0.45]},
         "overdispersed": {"d": 8, "n_train": 300, "n": 500, "scale": 1.5},
         "curve": {**_COMMON, "n_data": 50, "d": 8, "data_seed": 19, "n": 400,
                   "n_exact": 1000, "n_holdout": 400, "h_lambda": 0.05,
