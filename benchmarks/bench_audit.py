@@ -20,14 +20,16 @@ ones) and the process's peak resident set (``ru_maxrss``), which includes the
 inputs.
 
 Measured on this project's 2-core development machine (float64; ``python
-benchmarks/bench_audit.py``): audit 147 s for 12000 queries (the 10^4 samples
-and 2000 leave-one-out ones), 12.3 s per 1000; numpy GEMM 83 s, 8.3 s per 1000;
-cdist 236 s per 1000. Peak numpy memory above the 2578 MiB of inputs: audit
-467 MiB, GEMM 1564 MiB, cdist 125 MiB; peak resident set 4305 MiB. The audit's
-extra cost per query over the plain GEMM (not profiled further) is expected
-from numdiff's exact recomputation of the candidates and its ranking tile of
-2^22 numbers (41 queries at N = 10^5), which bounds memory but streams the
-training set more often than the GEMM's 512-query chunks.
+benchmarks/bench_audit.py``), two runs while other work shared the machine:
+audit 9.36 and 11.6 s per 1000 queries (it makes 12000: the 10^4 samples and
+2000 leave-one-out ones), numpy GEMM 7.84 and 9.26 s per 1000, so the exact
+audit costs 1.19x and 1.25x the plain (inexact) GEMM per query; cdist 261 and
+253 s per 1000. Peak numpy memory above the 2578 MiB of inputs: audit 878 and
+750 MiB, GEMM 1564 MiB, cdist 125 MiB; peak resident set 4306 MiB. Both found
+the same nearest indices, and the audit recovered the planted fraction
+(0.1006). The audit's ranking tile holds ``2^24`` numbers (167 queries at
+``N = 10^5``); with ``2^22`` (41 queries, so the training set streamed from
+memory four times as often) it cost 1.48x the GEMM.
 
 Usage::
 

@@ -24,6 +24,8 @@ EXTRA_CANDIDATES = 7
 # Squared distances of coordinates beyond this (or below its inverse) leave the
 # float64 range; such queries are rescaled by an exact power of two.
 SAFE_MAGNITUDE = 1e150
+# Entries of one ranking tile of the BLAS search (queries x data points).
+RANK_TILE = 1 << 24
 
 
 def nearest_neighbors(data, x, k=1):
@@ -143,10 +145,12 @@ def _knn_blas(data, centred, x, k, sq_norms):
     # the largest |y|: one bound per row, so the check costs no pass over the tile.
     slack = 2.0 * dim * np.finfo(float).eps
     top_sq = sq_norms.max()
-    rows = max(1, (1 << 22) // n_data)
+    rows = max(1, RANK_TILE // n_data)
     for lo in range(0, xc.shape[0], rows):
         q = slice(lo, lo + rows)
-        approx = sq_norms[None, :] - 2.0 * (xc[q] @ centred.T)
+        approx = xc[q] @ centred.T
+        approx *= -2.0  # in place: the tile is the largest array here
+        approx += sq_norms
         if n_cand < n_data:
             part = np.argpartition(approx, n_cand, axis=1)
             cand = part[:, :n_cand]
