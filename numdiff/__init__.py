@@ -1,6 +1,6 @@
 """numdiff: exact, fast and tested numerics for the memorization effect of diffusion models."""
 
-from numdiff import grids, matching, metrics, solvers
+from numdiff import grids, matching, metrics, nets, solvers
 from numdiff.derivatives import JacobianEigs
 from numdiff.neighbors import nearest_neighbors
 from numdiff.sampling import SampleResult, sample
@@ -20,6 +20,7 @@ __all__ = [
     "matching",
     "metrics",
     "nearest_neighbors",
+    "nets",
     "sample",
     "solvers",
 ]
