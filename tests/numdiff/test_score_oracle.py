@@ -231,3 +231,22 @@ def test_score_keeps_relative_accuracy_at_large_x(dim):
         rel = np.abs(score[m] - ref.score).max() / np.abs(ref.score).max()
         assert rel <= C * exact_mixture.EPS, rel
     check(x1, t, x)
+
+
+@pytest.mark.parametrize("t", [0.05, 0.3])
+def test_blas_unrefined_score_on_the_sampler_path(t):
+    """Unrefined BLAS rows form ``(alpha D - x) / sigma2``: within the direct kernel's
+    bound plus ``C eps (|x_j| + alpha |D_j|) / sigma2`` per component
+    (docs/numerics.md#blas-kernel). Queries ``alpha x_k + sigma z`` at ``d = N = 40``."""
+    rng = np.random.default_rng(5)
+    data = rng.standard_normal((40, 40))
+    schedule = nd.OU()
+    alpha, sigma2 = float(schedule.alpha(t)), float(schedule.sigma2(t))
+    x = alpha * data[:5] + math.sqrt(sigma2) * rng.standard_normal((5, 40))
+    f = nd.EmpiricalScore(data, schedule)
+    score, den = f.score(t, x), f.denoise(t, x)
+    for m in range(x.shape[0]):
+        ref = exact_mixture.reference(data, alpha, sigma2, x[m])
+        bound = exact_mixture.achieved_bounds(ref, C).score + C * exact_mixture.EPS * (
+            np.abs(x[m]) + alpha * np.abs(den[m])) / sigma2
+        assert exact_mixture.error_ratio(score[m], ref.score, bound) <= 1.0
