@@ -11,6 +11,10 @@ Each claim also says what *kind* of statement it is (a theorem about numdiff's
 output, a self-check of ``theory/`` that never runs numdiff's sampler, or a
 negative control that must violate its bound) and the smallest bias of the
 measurement it would detect, so that the report shows how sharp each test is.
+
+A :class:`Finding` is the other kind of result: a statistic measured for a
+conjecture, with its confidence interval and the direction the interval points
+in. It has no ``passed``: a conjecture is reported whichever way the data fall.
 """
 
 from __future__ import annotations
@@ -191,3 +195,100 @@ def violates(name, bound, measured, uncertainty=None, *, detail="", detectable=N
     detectable = _margin(measured - bound) if detectable is None else detectable
     return Claim(name, bound, measured, uncertainty, measured > bound, ">", detail,
                  kind="negative-control", detectable=detectable)
+
+
+#: Where a finding's interval points, see :class:`Finding`.
+DIRECTIONS = ("down", "up", "undecided")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A statistic measured for a conjecture: an estimate and its interval, never pass/fail.
+
+    A conjecture (the seed's Section 3 mechanisms) is not a theorem that numdiff's
+    output must satisfy, so it is reported whichever way the data point. The
+    direction is computed from the interval, never set by hand.
+
+    Parameters
+    ----------
+    name : str
+        Short unique name, e.g. ``"memorised fraction against log10 eta, N=5"``.
+    statistic : str
+        What ``estimate`` is and how its interval was obtained.
+    estimate : float
+        The statistic's value.
+    low, high : float
+        The confidence interval, ``low <= estimate <= high`` when both are finite.
+    level : float
+        Its confidence level, in ``(0, 1)``.
+    conjecture : str
+        What the conjecture predicts, in words.
+    predicted_sign : {-1, 1}
+        The sign of the statistic the conjecture predicts.
+    detail : str
+        One line on what was measured.
+    study : str
+        Name of the study that reports it (filled in by the report).
+    """
+
+    name: str
+    statistic: str
+    estimate: float
+    low: float
+    high: float
+    level: float = 0.95
+    conjecture: str = ""
+    predicted_sign: int = -1
+    detail: str = ""
+    study: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError("`name` must be a non-empty string")
+        for key in ("estimate", "low", "high", "level"):
+            object.__setattr__(self, key, _number(getattr(self, key), key))
+        if not 0.0 < self.level < 1.0:
+            raise ValueError(f"`level` must be in (0, 1), got {self.level}")
+        if self.predicted_sign not in (-1, 1) or isinstance(self.predicted_sign, bool):
+            raise ValueError(f"`predicted_sign` must be -1 or 1, got {self.predicted_sign!r}")
+        if self.low > self.high:
+            raise ValueError(f"`low` must be <= `high`, got [{self.low}, {self.high}]")
+
+    @property
+    def direction(self) -> str:
+        """``"down"`` if the interval lies below 0, ``"up"`` if above, else ``"undecided"``."""
+        if self.high < 0.0:
+            return "down"
+        if self.low > 0.0:
+            return "up"
+        return "undecided"
+
+    @property
+    def agreement(self) -> str:
+        """``"agrees"`` or ``"disagrees"`` with ``predicted_sign``, or ``"undecided"``."""
+        if self.direction == "undecided":
+            return "undecided"
+        return "agrees" if (self.direction == "down") == (self.predicted_sign < 0) else "disagrees"
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict with the computed ``direction`` and ``agreement``."""
+        out = {k: _encode(v) for k, v in asdict(self).items()}
+        out.update(direction=self.direction, agreement=self.agreement)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Finding:
+        """Inverse of :meth:`to_dict`; the computed fields are checked, unknown keys refused."""
+        if not isinstance(data, dict):
+            raise TypeError(f"`data` must be a dict, got {type(data).__name__}")
+        computed = {k: data[k] for k in ("direction", "agreement") if k in data}
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known - set(computed)
+        if unknown:
+            raise ValueError(f"`data` has unknown finding fields {sorted(unknown)}")
+        finding = cls(**{k: _decode(v) for k, v in data.items() if k in known})
+        for key, value in computed.items():
+            if getattr(finding, key) != value:
+                raise ValueError(f"`data` says {key}={value!r}, its numbers give "
+                                 f"{getattr(finding, key)!r}")
+        return finding

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -81,6 +82,33 @@ def claim_rows(claims):
 CLAIM_HEADER = ("claim", "kind", "predicted", "band", "measured", "uncertainty",
                 "detectable bias", "result")
 
+FINDING_HEADER = ("finding", "statistic", "estimate", "interval", "direction",
+                  "conjecture", "agreement")
+
+FINDINGS_NOTE = (
+    "Findings are not pass/fail: each is a statistic measured for a conjecture, with "
+    "its confidence interval. *direction* is `down` or `up` when the interval excludes "
+    "0 and `undecided` otherwise; *agreement* compares it with the sign the conjecture "
+    "predicts."
+)
+
+
+def finding_rows(findings):
+    """Table rows of ``findings`` in the order of :data:`FINDING_HEADER`."""
+    return [
+        (f.name, f.statistic, f.estimate,
+         f"[{fmt(f.low)}, {fmt(f.high)}] ({fmt(100 * f.level)}%)", f.direction,
+         f.conjecture, f.agreement)
+        for f in findings
+    ]
+
+
+def study_findings(outcomes):
+    """Every finding of ``outcomes``, with its study's name filled in."""
+    return [dataclasses.replace(f, study=o.study.name)
+            for o in outcomes for f in o.summary.findings]
+
+
 KINDS_NOTE = (
     "Kinds: a *theorem* claim checks numdiff's output against the theory; a "
     "*theory self-check* never runs numdiff's sampler and checks `theory/` itself; "
@@ -113,6 +141,7 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
     n_fail = sum(not c.passed for c in claims)
     errors = [o for o in outcomes if o.error]
     counts = kind_counts(claims)
+    findings = study_findings(outcomes)
     results = {
         "numdiff_version": version,
         # The code the cells were computed with (cell keys include its hash).
@@ -135,6 +164,7 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
             for o in outcomes
         ],
         "claims": [c.to_dict() for c in claims],
+        "findings": [f.to_dict() for f in findings],
     }
     results_path = out / "results.json"
     atomic_write_text(results_path, json.dumps(results, indent=1, allow_nan=False) + "\n")
@@ -146,7 +176,8 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
          f"cells run {results['executor']}; wall time {fmt(meta.get('wall_s'))} s."),
         (f"**{len(claims) - n_fail} of {len(claims)} claims pass**"
          + (f" ({counts_text(counts)})" if counts else "")
-         + (f"; {len(errors)} studies failed with errors." if errors else ".")),
+         + (f"; {len(errors)} studies failed with errors." if errors else ".")
+         + (f" {len(findings)} findings, not pass/fail." if findings else "")),
         "",
         f"Code: sources `{results['code']['sources'][:16]}`, "
         + ", ".join(f"{k} {v}" for k, v in results["code"]["versions"].items()) + ".",
@@ -164,6 +195,12 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
                        [(c.study,) + r for c, r in zip(claims, claim_rows(claims))]),
         "",
     ]
+    if findings:
+        lines += ["## Findings", "", FINDINGS_NOTE, "",
+                  markdown_table(("study",) + FINDING_HEADER,
+                                 [(f.study,) + r for f, r in zip(findings,
+                                                                 finding_rows(findings))]),
+                  ""]
     for o in outcomes:
         lines += [f"## {o.study.title} (`{o.study.name}`)", "", o.study.description.strip(), ""]
         lines.append(
@@ -178,6 +215,11 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
             details = [c for c in o.summary.claims if c.detail]
             if details:
                 lines += [f"- *{c.name}*: {c.detail}" for c in details] + [""]
+        if o.summary.findings:
+            lines += ["Findings (not pass/fail):", "",
+                      markdown_table(FINDING_HEADER, finding_rows(o.summary.findings)), ""]
+            lines += [f"- *{f.name}*: {f.detail}" for f in o.summary.findings if f.detail]
+            lines.append("")
         for block in o.summary.tables:
             lines += [block.strip(), ""]
         for path in o.summary.figures:
@@ -208,6 +250,9 @@ def summary_text(outcomes) -> str:
     counts = kind_counts(claims)
     lines.append(f"{len(rows) - n_fail}/{len(rows)} claims pass"
                  + (f" ({counts_text(counts)})" if counts else ""))
+    for f in study_findings(outcomes):
+        lines.append(f"finding ({f.study}): {f.name}: {fmt(f.estimate)} "
+                     f"[{fmt(f.low)}, {fmt(f.high)}], {f.direction} ({f.agreement})")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import canonical, cell_key
-from .claims import Claim
+from .claims import Claim, Finding
 
 
 def cell_seed(base_seed: int, config: dict) -> int:
@@ -83,11 +83,15 @@ class Summary:
         PNG files written under the output folder.
     tables : list of str
         Markdown blocks (tables or short notes) for the report.
+    findings : list of Finding
+        Statistics measured for conjectures (never pass/fail); a study still
+        needs at least one claim.
     """
 
     claims: list[Claim] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from . import (
     no_early_stopping,
     orders,
     score_matching,
+    stable_minima,
+    step_size_memorization,
 )
 
 STUDIES = {
@@ -23,6 +25,8 @@ STUDIES = {
         exact_reference.STUDY,
         score_matching.STUDY,
         denoiser_geometry.STUDY,
+        stable_minima.STUDY,
+        step_size_memorization.STUDY,
         audit.STUDY,
     )
 }
