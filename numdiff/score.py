@@ -23,6 +23,7 @@ import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from numdiff import pruned
 from numdiff._checks import as_count, as_real_array
 from numdiff._checks import as_points as _as_points
 from numdiff._kernels.direct import log_weights_direct, mixture_moments_direct
@@ -122,9 +123,16 @@ class EmpiricalScore:
     plus one tile; there is never an ``M x N x d`` temporary. Accuracy and its
     limits: docs/numerics.md#accuracy (tests/numdiff/test_score_oracle.py and
     tests/numdiff/test_score_fuzz.py compare with 50-digit references).
+
+    At small ``sigma2`` the score, denoiser, log-density, ``top_weights`` and
+    ``nearest`` skip data points whose total weight is certified below ``2^-60``
+    of the rest (docs/numerics.md#pruning); set ``pruning = "off"`` on an instance
+    for the dense path only.
     """
 
     device = "cpu"
+    # Certified pruning at small sigma2 (numdiff/pruned): "auto", "off" or "always".
+    pruning = "auto"
 
     def __new__(cls, data=None, schedule=None, device="cpu"):
         if not isinstance(device, str) or device not in ("cpu", "cuda"):
@@ -267,6 +275,13 @@ class EmpiricalScore:
         if x.shape[0] == 0:
             raise ValueError("x must hold at least one query; got shape (0, d)")
         k = as_count(k, "k", 1, self.n_data)
+        # -- certified pruning (numdiff/pruned): the queries it takes, dense for the rest --
+        found = pruned.top_weights(self, self._top_weights_dense, x, alpha, sigma2, k)
+        if found is not None:
+            return TopWeights(*found)
+        return self._top_weights_dense(x, alpha, sigma2, k)
+
+    def _top_weights_dense(self, x, alpha, sigma2, k):
         rows = max(1, (1 << 22) // self.n_data)
         idx_out, w_out = [], []
         for lo in range(0, x.shape[0], rows):
@@ -295,6 +310,11 @@ class EmpiricalScore:
         """
         x = _as_points(x, self.dim)
         k = as_count(k, "k", 1, self.n_data)
+        # -- certified pruning (numdiff/pruned): the queries it takes, dense for the rest --
+        found = pruned.nearest(self, self._nearest_dense, x, k)
+        return self._nearest_dense(x, k) if found is None else found
+
+    def _nearest_dense(self, x, k):
         return knn(self.data, x, k, self._data_t, self._centred, self._sq_norms)
 
     # -- derivatives (docs/numerics.md#derivatives) ----------------------------
@@ -503,6 +523,12 @@ class EmpiricalScore:
         return denoised, logsum, resid
 
     def _moments_direct(self, x, alpha, sigma2, denoised, logsum, resid):
+        # -- certified pruning (numdiff/pruned): the queries it takes, dense for the rest --
+        if not pruned.moments(self, self._moments_direct_dense, x, alpha, sigma2, denoised,
+                              logsum, resid):
+            self._moments_direct_dense(x, alpha, sigma2, denoised, logsum, resid)
+
+    def _moments_direct_dense(self, x, alpha, sigma2, denoised, logsum, resid):
         scale, coef, mant, expo = self._scales(x, alpha, sigma2)
         u2 = np.empty(x.shape[0])
         block = min(DIRECT_BLOCK, self.n_data)
@@ -515,6 +541,12 @@ class EmpiricalScore:
             logsum -= np.ldexp(u2 * mant, expo)
 
     def _moments_blas(self, x, alpha, sigma2, denoised, logsum, resid):
+        # -- certified pruning (numdiff/pruned): the queries it takes, dense for the rest --
+        if not pruned.moments(self, self._moments_blas_dense, x, alpha, sigma2, denoised,
+                              logsum, resid):
+            self._moments_blas_dense(x, alpha, sigma2, denoised, logsum, resid)
+
+    def _moments_blas_dense(self, x, alpha, sigma2, denoised, logsum, resid):
         xc = x - alpha[:, None] * self._centre
         with np.errstate(over="ignore", invalid="ignore"):
             bound = (

@@ -9,6 +9,7 @@ from . import (
     memorization,
     no_early_stopping,
     orders,
+    scale,
     score_matching,
     stable_minima,
     step_size_memorization,
@@ -27,6 +28,7 @@ STUDIES = {
         denoiser_geometry.STUDY,
         stable_minima.STUDY,
         step_size_memorization.STUDY,
+        scale.STUDY,
         audit.STUDY,
     )
 }

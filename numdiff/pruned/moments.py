@@ -1,0 +1,205 @@
+"""Pruned mixture moments: the dense direct kernel's block merge over kept leaves.
+
+For each query the plan (:mod:`numdiff.pruned.plan`) gives the kept leaves and the
+nearest point ``x_r``; the logits relative to ``x_r``, their scaling, the flushed
+``exp`` and the ``(max, sum, weighted sum)`` merge are those of
+``numdiff/_kernels/direct.py``, over the kept leaves only (runs of consecutive
+kept leaves in blocks of ``block`` points, as the dense kernel's blocks).
+Relative to the nearest point every logit is ``<= 0`` up to rounding, so the
+maximum is fixed at ``LOGIT_CAP`` (``exp`` below ``e^-100`` of it flushes, as
+below the block maximum in the dense kernel: ``N e^-99`` is far below ``2^-60``)
+and the blocks are plain sums; a query with a logit above the cap takes the
+dense kernel's running-maximum merge.
+The skipped weights are at most ``2^-60`` of the kept sum, so ``D``, the score
+residual and ``log sum exp`` agree with the dense kernel to that relative amount
+plus rounding. A query is handed back (``taken = False``) when too many points are
+kept or in the dense kernel's re-pick case (the nearest point by rounded distance
+falls short of the largest logit by more than the float range).
+"""
+
+import numpy as np
+from numba import prange
+
+from numdiff._kernels.direct import _BIGGEST, _relative_logits
+from numdiff._kernels.jit import jit, jit_parallel
+from numdiff._kernels.vexp import exp_shifted_sum
+from numdiff.pruned.plan import REJECTED, plan_query, plan_scratch
+
+# Queries per parallel task: scratch is allocated once per group, and the group's
+# queries, sorted by leaf, share the leaves in cache.
+QUERY_GROUP = 16
+# With the nearest point as reference every relative logit is <= 0 up to rounding,
+# so the kept blocks are summed with this fixed shift (no running maximum); a
+# query with a logit above it takes the running-maximum merge.
+LOGIT_CAP = 1.0
+# a_s = s alpha below the smallest normal float would round in the products.
+TINY_NORMAL = np.finfo(np.float64).tiny
+
+
+@jit
+def _weighted_offsets(ref, points, points_t, start, nb, buf, grow, acc):
+    """``acc += grow * sum_k buf[k] (x_k - x_ref)`` over the block ``start : start + nb``."""
+    for j in range(acc.shape[0]):
+        ref_j = points[ref, j]
+        row = points_t[j, start : start + nb]
+        total = 0.0
+        for k in range(nb):
+            total += buf[k] * (row[k] - ref_j)
+        acc[j] += grow * total
+
+
+@jit
+def kept_runs(kept, n_kept, leaf_start, runs):
+    """The kept leaves as runs of consecutive permuted points, ``runs[:n] = (start,
+    stop)``, in increasing order (blocks then span leaves, as the dense kernel's
+    span the data: fewer, larger partial sums). Sorts ``kept[:n_kept]``; returns ``n``."""
+    kept[:n_kept].sort()
+    n_runs = 0
+    for i in range(n_kept):
+        leaf = kept[i]
+        if n_runs > 0 and runs[n_runs - 1, 1] == leaf_start[leaf]:
+            runs[n_runs - 1, 1] = leaf_start[leaf + 1]
+        else:
+            runs[n_runs, 0] = leaf_start[leaf]
+            runs[n_runs, 1] = leaf_start[leaf + 1]
+            n_runs += 1
+    return n_runs
+
+
+@jit
+def merge_capped(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, runs, buf, bits,
+                 acc):
+    """``sum_k exp(e_k - LOGIT_CAP)`` and ``acc = sum_k exp(e_k - LOGIT_CAP) (x_k - x_r)``
+    over the kept leaves, or ``-1`` if a logit exceeds ``LOGIT_CAP``."""
+    block = buf.shape[0]
+    acc[:] = 0.0
+    run_sum = 0.0
+    n_runs = kept_runs(kept, n_kept, leaf_start, runs)
+    for i in range(n_runs):
+        stop = runs[i, 1]
+        for start in range(runs[i, 0], stop, block):
+            nb = min(block, stop - start)
+            _relative_logits(ref, u, a_s, points, points_t, start, nb, buf)
+            over = 0.0
+            for k in range(nb):
+                e = buf[k] * coef
+                over += max(e - LOGIT_CAP, 0.0)
+                buf[k] = min(e, LOGIT_CAP)
+            if over > 0.0:
+                return -1.0
+            run_sum += exp_shifted_sum(buf, nb, LOGIT_CAP, bits)
+            _weighted_offsets(ref, points, points_t, start, nb, buf, 1.0, acc)
+    return run_sum
+
+
+@jit
+def merge_running(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, runs, buf, bits,
+                  acc):
+    """The dense kernel's merge with a running maximum, over the kept leaves; fills
+    ``acc (d,)`` and returns ``(max, sum)``."""
+    dim = u.shape[0]
+    block = buf.shape[0]
+    acc[:] = 0.0
+    run_max = -np.inf
+    run_sum = 0.0
+    n_runs = kept_runs(kept, n_kept, leaf_start, runs)
+    for i in range(n_runs):
+        stop = runs[i, 1]
+        for start in range(runs[i, 0], stop, block):
+            nb = min(block, stop - start)
+            _relative_logits(ref, u, a_s, points, points_t, start, nb, buf)
+            block_max = -np.inf
+            for k in range(nb):
+                buf[k] = min(buf[k] * coef, _BIGGEST)
+                block_max = max(block_max, buf[k])
+            block_sum = exp_shifted_sum(buf, nb, block_max, bits)
+            if block_max > run_max:
+                shrink = np.exp(run_max - block_max)
+                run_sum = run_sum * shrink + block_sum
+                for j in range(dim):
+                    acc[j] *= shrink
+                run_max = block_max
+                grow = 1.0
+            else:
+                grow = np.exp(block_max - run_max)
+                run_sum += grow * block_sum
+            _weighted_offsets(ref, points, points_t, start, nb, buf, grow, acc)
+    return run_max, run_sum
+
+
+@jit_parallel
+def pruned_moments(
+    x, alpha, scale, coef, k_s, order, first, tree, levels, max_points, block,
+    denoised, logsum, u2, resid, taken,
+):
+    """The dense kernel's outputs for the queries it takes.
+
+    Parameters
+    ----------
+    x : ndarray, shape (M, d)
+    alpha, scale, coef, k_s : ndarray, shape (M,)
+        As for the dense kernel; ``k_s = coef / (alpha scale)``, clamped.
+    order : ndarray of int64, shape (M,)
+        Processing order (queries sharing leaves adjacent).
+    first : ndarray of int64, shape (M,)
+        Each query's region leaf (:meth:`LeafIndex.leaf_of`).
+    tree : TreeArrays
+        The index (:meth:`LeafIndex.arrays`).
+    levels : ndarray, shape (4,)
+        :func:`numdiff.pruned.bounds.selection_levels`.
+    max_points : float
+        Most points a query may keep.
+    block : int
+        Data points per merge block.
+    denoised, resid : ndarray, shape (M, d)
+    logsum, u2 : ndarray, shape (M,)
+        Filled where taken, as by ``mixture_moments_direct``.
+    taken : ndarray of bool, shape (M,)
+    """
+    dim = x.shape[1]
+    points, points_t, leaf_start = tree.points, tree.points_t, tree.leaf_start
+    n_leaves = tree.leaf_weight.shape[0]
+    n_order = order.shape[0]
+    n_groups = (n_order + QUERY_GROUP - 1) // QUERY_GROUP
+    for g in prange(n_groups):
+        scratch = plan_scratch(dim, n_leaves, block)
+        u, kept, buf = scratch[0], scratch[4], scratch[13]
+        sx = np.empty(dim)
+        acc = np.empty(dim)
+        bits = np.empty(block, dtype=np.int64)
+        runs = np.empty((n_leaves, 2), dtype=np.int64)
+        for i in range(g * QUERY_GROUP, min(n_order, (g + 1) * QUERY_GROUP)):
+            m = order[i]
+            taken[m] = False
+            s = scale[m]
+            a_s = alpha[m] * s
+            if not a_s >= TINY_NORMAL:
+                continue
+            for j in range(dim):
+                sx[j] = x[m, j] * s
+            ref, n_kept, _, _ = plan_query(
+                sx, a_s, k_s[m], first[m], tree, levels, max_points, scratch
+            )
+            if ref == REJECTED:
+                continue
+            run_max = LOGIT_CAP
+            run_sum = merge_capped(
+                ref, u, a_s, coef[m], points, points_t, leaf_start, kept, n_kept, runs, buf,
+                bits, acc,
+            )
+            if run_sum < 0.0:
+                run_max, run_sum = merge_running(
+                    ref, u, a_s, coef[m], points, points_t, leaf_start, kept, n_kept, runs, buf,
+                    bits, acc,
+                )
+                if run_max >= _BIGGEST:
+                    continue
+            sq = 0.0
+            for j in range(dim):
+                shift = acc[j] / run_sum
+                denoised[m, j] = points[ref, j] + shift
+                resid[m, j] = alpha[m] * shift - u[j] / s
+                sq += u[j] * u[j]
+            u2[m] = sq
+            logsum[m] = run_max + np.log(run_sum)
+            taken[m] = True

@@ -1,0 +1,133 @@
+"""Exact nearest points through the index: leaves by increasing box distance.
+
+:func:`best_first` keeps a heap of subtrees keyed by their box bound
+(:func:`numdiff.pruned.bounds.box_bound`, which bounds the rounded distances of
+their points from below) and scans leaves in that order until the smallest bound
+exceeds the current ``k``-th distance: the result is then the exact ``k`` nearest
+by the rounded scaled distance ``sum_j (sx_j - a_s x_kj)^2`` (the dense kernels',
+term by term), ties by lowest original index. A cap on the points scanned bounds
+the effort where boxes prune little (high ``d``, queries far from the data).
+"""
+
+
+from numdiff._kernels.jit import jit
+from numdiff.pruned.bounds import box_bound, box_shrink
+
+
+@jit
+def scan_leaf(sx, a_s, points_t, perm, start, stop, buf, best, best_sq):
+    """Insert the permuted points ``start:stop`` into the sorted lists ``best``
+    (permuted indices, ``-1`` empty) and ``best_sq`` (rounded scaled squared
+    distances) by ``(distance, original index)``."""
+    dim = sx.shape[0]
+    k = best.shape[0]
+    for lo in range(start, stop, buf.shape[0]):
+        n = min(buf.shape[0], stop - lo)
+        buf[:n] = 0.0
+        for j in range(dim):
+            xj = sx[j]
+            row = points_t[j, lo : lo + n]
+            for i in range(n):
+                diff = xj - a_s * row[i]
+                buf[i] += diff * diff
+        for i in range(n):
+            value = buf[i]
+            if value > best_sq[k - 1]:
+                continue
+            key = perm[lo + i]
+            if value == best_sq[k - 1] and best[k - 1] >= 0 and perm[best[k - 1]] < key:
+                continue
+            pos = k - 1
+            while pos > 0 and (
+                best_sq[pos - 1] > value
+                or (best_sq[pos - 1] == value and (best[pos - 1] < 0 or perm[best[pos - 1]] > key))
+            ):
+                best_sq[pos] = best_sq[pos - 1]
+                best[pos] = best[pos - 1]
+                pos -= 1
+            best_sq[pos] = value
+            best[pos] = lo + i
+
+
+@jit
+def _push(heap_b, heap_code, n, b, code):
+    """Add ``(b, code)`` to the min-heap of ``n`` entries; returns ``n + 1``."""
+    i = n
+    while i > 0:
+        parent = (i - 1) // 2
+        if heap_b[parent] <= b:
+            break
+        heap_b[i] = heap_b[parent]
+        heap_code[i] = heap_code[parent]
+        i = parent
+    heap_b[i] = b
+    heap_code[i] = code
+    return n + 1
+
+
+@jit
+def _pop(heap_b, heap_code, n):
+    """Remove the smallest entry of the min-heap of ``n > 0`` entries; returns
+    ``(b, code)``."""
+    b, code = heap_b[0], heap_code[0]
+    last_b, last_code = heap_b[n - 1], heap_code[n - 1]
+    n -= 1
+    i = 0
+    while True:
+        small = 2 * i + 1
+        if small >= n:
+            break
+        if small + 1 < n and heap_b[small + 1] < heap_b[small]:
+            small += 1
+        if heap_b[small] >= last_b:
+            break
+        heap_b[i] = heap_b[small]
+        heap_code[i] = heap_code[small]
+        i = small
+    heap_b[i] = last_b
+    heap_code[i] = last_code
+    return b, code
+
+
+@jit
+def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_code, buf):
+    """Complete the ``k`` nearest of ``sx (d,)`` (the lists ``best``, ``best_sq`` of
+    :func:`scan_leaf`, possibly seeded from the leaf ``skip_leaf``).
+
+    Scans leaves by increasing box bound and stops when the smallest bound left
+    exceeds the ``k``-th distance (exact), or once ``scan_cap`` points have been
+    scanned with ``k`` in hand (not exact). ``heap_b``, ``heap_code``: scratch of
+    length ``>= 2 L``. Returns whether the result is exact.
+    """
+    shrink = box_shrink(sx.shape[0])
+    k = best.shape[0]
+    child = tree.child
+    if child.shape[0] == 0:
+        if skip_leaf != 0:
+            scan_leaf(sx, a_s, tree.points_t, tree.perm, 0, tree.leaf_start[1], buf, best,
+                      best_sq)
+        return True
+    n = _push(heap_b, heap_code, 0, 0.0, 0)
+    scanned = 0.0
+    while n > 0:
+        b, code = _pop(heap_b, heap_code, n)
+        n -= 1
+        if b * shrink > best_sq[k - 1]:
+            return True
+        if code >= 0:
+            for side in range(2):
+                sub = child[code, side]
+                if sub >= 0:
+                    b_sub = box_bound(sx, a_s, tree.node_lo, tree.node_hi, sub)
+                else:
+                    b_sub = box_bound(sx, a_s, tree.leaf_lo, tree.leaf_hi, -1 - sub)
+                if b_sub * shrink <= best_sq[k - 1]:
+                    n = _push(heap_b, heap_code, n, b_sub, sub)
+        elif -1 - code != skip_leaf:
+            if scanned >= scan_cap and best[k - 1] >= 0:
+                return False
+            leaf = -1 - code
+            scan_leaf(sx, a_s, tree.points_t, tree.perm, tree.leaf_start[leaf],
+                      tree.leaf_start[leaf + 1], buf, best, best_sq)
+            scanned += tree.leaf_start[leaf + 1] - tree.leaf_start[leaf]
+    return True
