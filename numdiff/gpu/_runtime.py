@@ -82,7 +82,17 @@ def runtime() -> Runtime:
             "device='cuda': no CUDA GPU or driver found (numba.cuda.is_available() is False); "
             "set NUMBA_ENABLE_CUDASIM=1 to run the kernels in Numba's CUDA simulator"
         )
+    _numpy_aliases_for_numba_cuda()
     return Runtime(cuda=cuda, xp=cupy, simulator=False)
+
+
+def _numpy_aliases_for_numba_cuda():
+    """numba-cuda (0.30.4 at least) registers an overload of ``np.row_stack`` when it
+    first compiles a kernel; NumPy 2.5 dropped that alias of ``np.vstack``, and every
+    compilation then fails with an AttributeError (seen on an H200 with NumPy 2.5.2).
+    Restore the alias, with its old meaning, only where it is missing."""
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
 
 
 def cuda_available() -> bool:

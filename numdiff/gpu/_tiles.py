@@ -74,37 +74,39 @@ def _block_reducers():
 
 @cache
 def tile_kernel():
-    """Kernel ``(tile, alpha, coef2, sq_norms, refine, ref_logit, ref_point, u, data,
-    window, run_max, run_sum, acc)``, launched with one block of ``ROW_THREADS``
-    threads per row.
+    """Kernel ``(tile, width, offset, alpha, coef2, sq_norms, refine, ref_logit,
+    ref_point, u, data, window, run_max, run_sum, acc)``, launched with one block of
+    ``ROW_THREADS`` threads per row.
 
-    ``tile (R, C)`` holds ``x . y_k`` on entry and the weights on exit;
+    ``tile (R, >= width)``: its first ``width`` columns hold ``x . y_k`` for the data
+    points ``offset .. offset + width`` on entry and their weights on exit;
     ``coef2 = alpha / sigma2``; ``refine (R,)`` uint8; ``ref_logit``,
     ``ref_point (R, d)``, ``u = x - alpha x_r (R, d)`` and ``window`` are read for
-    refined rows; ``data (C, d)`` raw points of the tile, ``sq_norms (C,)`` their
-    centred squared norms; ``run_max``, ``run_sum (R,)`` and ``acc (R, d)`` are
-    updated.
+    refined rows; ``data (N, d)`` the raw points, ``sq_norms (N,)`` their centred
+    squared norms (whole arrays, so that the caller converts every argument once,
+    not per tile: a launch's argument conversion costs more than a tile's work at
+    moderate ``d``); ``run_max``, ``run_sum (R,)`` and ``acc (R, d)`` are updated.
     """
     block_sum, block_max = _block_reducers()
     from numba import float64, int32
 
     threads = ROW_THREADS
 
-    def kernel(tile, alpha, coef2, sq_norms, refine, ref_logit, ref_point, u, data, window,
-               run_max, run_sum, acc):
+    def kernel(tile, width, offset, alpha, coef2, sq_norms, refine, ref_logit, ref_point, u,
+               data, window, run_max, run_sum, acc):
         i = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         red = cuda.shared.array(threads, float64)
         found = cuda.shared.array(threads, int32)
         count = cuda.shared.array(1, int32)
-        n_cols = tile.shape[1]
+        n_cols = width
         dim = data.shape[1]
         a = alpha[i]
         c2 = coef2[i]
         refined = refine[i] != 0
         local_max = -math.inf
         for k in range(tid, n_cols, threads):
-            g = c2 * (tile[i, k] - 0.5 * a * sq_norms[k])
+            g = c2 * (tile[i, k] - 0.5 * a * sq_norms[offset + k])
             tile[i, k] = g
             if g > local_max:  # noqa: PLR1730
                 local_max = g
@@ -127,7 +129,7 @@ def tile_kernel():
                     kk = found[q]
                     part = 0.0
                     for j in range(tid, dim, threads):
-                        diff = data[kk, j] - ref_point[i, j]
+                        diff = data[offset + kk, j] - ref_point[i, j]
                         part += diff * (2.0 * u[i, j] - a * diff)
                     total = block_sum(red, part, tid)
                     if tid == 0:
@@ -162,7 +164,7 @@ def tile_kernel():
                     kk = found[q]
                     p = tile[i, kk]
                     for j in range(tid, dim, threads):
-                        acc[i, j] += p * (data[kk, j] - ref_point[i, j])
+                        acc[i, j] += p * (data[offset + kk, j] - ref_point[i, j])
                 cuda.syncthreads()
                 if k < n_cols:
                     tile[i, k] = 0.0

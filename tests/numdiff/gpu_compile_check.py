@@ -33,7 +33,8 @@ KERNELS = [
     *(("nearest", _direct.nearest_kernel(d), (A2, A1, A1, A2, I, A2, I2)) for d in (1, 2, 32)),
     *(("moments", _direct.moments_kernel(d), (A2, I1, A1, A1, A1, A2, A2, I, A2, A2, A3))
       for d in (1, 2, 32)),
-    ("tile", _tiles.tile_kernel(), (A2, A1, A1, A1, U1, A1, A2, A2, A2, A1, A1, A1, A2)),
+    ("tile", _tiles.tile_kernel(),
+     (A2, I, I, A1, A1, A1, U1, A1, A2, A2, A2, A1, A1, A1, A2)),
     ("residual", _tiles.residual_kernel(), (A2, A1, A1, A2, A2)),
 ]
 for name, kernel, args in KERNELS:

@@ -10,17 +10,22 @@ data tiles of the matrix-multiply path, query row blocks) happens. Tests marked
 
 Bands: the oracle bounds of tests/numdiff/test_score_oracle.py (``64 eps`` of the
 natural scales, exactly as for the CPU), and ``1e-13`` relative agreement with the
-CPU model (both sides are within ``~1e-15`` of the exact values on these cases).
+CPU model, or, where the case's own conditioning allows more, the sum of the two
+sides' oracle bounds (the triangle inequality): a query midway between two points
+at ``sigma2 = 1e-6`` has logits of ``~1e7`` nats, whose rounding moves the two
+weights by ``~1e-9``; on an H200 the GPU and the CPU then differed by ``1.2e-10``
+relative, each inside its own bound.
 """
 
 from __future__ import annotations
 
 import math
 
+import exact_mixture
 import numpy as np
 import pytest
 from numba import config
-from test_score_oracle import blas_case, error_ratios, oracle_errors, ou_time_for_sigma2
+from test_score_oracle import C, blas_case, error_ratios, oracle_errors, ou_time_for_sigma2
 
 import numdiff as nd
 import numdiff.gpu.score as gpu_score
@@ -50,11 +55,25 @@ def host(a):
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
-def compare(data, t, x, schedule=None):
+def oracle_bands(data, t, x, schedule):
+    """Twice the oracle's achieved bounds per entry (``denoise``, ``score``: (M, d);
+    ``log_density``: (M,)): the most two results each within its bound can differ."""
+    alpha, sigma2 = float(schedule.alpha(t)), float(schedule.sigma2(t))
+    bands = {"denoise": [], "score": [], "log_density": []}
+    for m in range(x.shape[0]):
+        b = exact_mixture.achieved_bounds(exact_mixture.reference(data, alpha, sigma2, x[m]), C)
+        for name, bound in (("denoise", b.denoise), ("score", b.score),
+                            ("log_density", b.log_density)):
+            bands[name].append(2.0 * np.asarray(bound, dtype=float))
+    return {name: np.array(rows) for name, rows in bands.items()}
+
+
+def compare(data, t, x, schedule=None, bands=None):
     """GPU values against the exact oracle (worst error / bound) and against the CPU
     model (worst difference relative to each row's natural scale: ``max|D|``,
     ``max(|s|, (|x| + alpha |D|) / sigma2)``, the scale of ``alpha D - x`` whose
-    rounding both matrix-multiply paths share, and ``max(|log p|, 1)``)."""
+    rounding both matrix-multiply paths share, and ``max(|log p|, 1)``). With
+    ``bands`` (:func:`oracle_bands`) a difference within its band counts as 0."""
     schedule = schedule or nd.OU()
     cpu = nd.EmpiricalScore(data, schedule)
     gpu = nd.EmpiricalScore(data, schedule, device="cuda")
@@ -76,6 +95,8 @@ def compare(data, t, x, schedule=None):
             assert b.shape == a.shape and b.dtype == np.float64
             size = np.abs(a).max(axis=-1, keepdims=True) if a.ndim == 2 else np.abs(a)
             err = np.where(a == b, 0.0, np.abs(b - a) / np.maximum(size, natural[name]))
+            if bands is not None:
+                err = np.where(np.abs(b - a) <= bands[name].reshape(a.shape), 0.0, err)
             diff[name] = float(np.nan_to_num(err, nan=np.inf).max())  # equal infinities agree
     return ours, diff
 
@@ -86,7 +107,8 @@ def agree_with_cpu(data, t, x, schedule=None):
 
 def check(data, t, x, schedule=None):
     schedule = schedule or nd.OU()
-    ours, diff = compare(data, t, x, schedule)
+    bands = oracle_bands(data, t, x, schedule) if np.ndim(t) == 0 else None
+    ours, diff = compare(data, t, x, schedule, bands)
     if np.ndim(t) == 0:
         worst = error_ratios(data, t, x, schedule, ours["denoise"], ours["score"],
                              ours["log_density"])
@@ -329,3 +351,12 @@ def test_kernels_compile_for_hopper():
     lines = run.stdout.split("\n")
     assert sum(line.startswith(("nearest", "moments", "tile", "residual")) for line in lines) == 8
     assert all(line.endswith("True") for line in lines if line.startswith(("moments", "residual")))
+
+
+def test_numpy_alias_for_numba_cuda_is_restored(monkeypatch):
+    """NumPy 2.5 has no ``row_stack``, which numba-cuda 0.30 overloads on first compile."""
+    from numdiff.gpu import _runtime
+
+    monkeypatch.delattr(np, "row_stack", raising=False)
+    _runtime._numpy_aliases_for_numba_cuda()
+    assert np.row_stack is np.vstack
