@@ -4,7 +4,7 @@
 
 Each case times ``denoise`` with ``pruning = "auto"`` (the dispatch as users get
 it: the sample gate, the per-query choice, the dense fallback) and with ``pruning =
-"off"`` (the dense kernel), interleaved -- pruned, dense, pruned, dense, ... -- so
+"off"`` (the dense kernel), interleaved -- pruned, dense, dense, pruned, ... -- so
 that the drift of a shared host hits both, and takes the medians. Printed per
 case: both medians, their ratio against the target, the mean kept fraction of
 ``N`` and the share of queries pruned (from :func:`numdiff.pruned.kept_points` on
@@ -14,12 +14,12 @@ keeps, ``t_roof = 4 M n_kept d / P_gemm + M n_kept / R_exp`` with the rates of
 (its build time is printed).
 
 Then end to end: ``nd.sample`` (``N = 10^6``, ``d = 2``, ``n = 10^4``, 100 steps of
-``exp_em`` on the ``uniform_lambda`` grid from ``T = 8`` to ``delta = 1e-4``, OU)
-with pruning; every ``denoise`` call is timed and its input kept. The inputs of
-seven steps (``REPLAY_STEPS``) are replayed through the pruned path and the dense
-kernel, interleaved. A dense call costs the same at every step (``O(N n d)``, no
-dependence on ``t``), so the dense total is 100 times the median replay; the
-per-step split prints the run's times, the replays and the kept fraction.
+``exp_em`` on the ``uniform_lambda`` grid from ``T = 8`` to ``delta = 1e-4``, OU),
+the sampler driven by the pruned results; at every step the same input goes
+through the pruned path and the dense kernel, in alternating order, so that both
+totals are over the very same 100 inputs. Printed: every step's two times and
+kept fraction, the totals by band of ``sigma2``, and the final ``nearest`` call
+both ways.
 
 Measured (one run of the full command on this project's 2-core development host,
 shared with other work, load average about 2): see the table in
@@ -46,9 +46,6 @@ from bench_score import exp_rate, gemm_rate
 
 # Queries checked with kept_points per case (the count is a plan per query).
 SURVEY_QUERIES = 1000
-# Steps of the sampling run (as fractions of the run) whose inputs are replayed
-# through the dense kernel and the pruned path, interleaved.
-REPLAY_STEPS = (0.0, 0.5, 0.75, 0.85, 0.9, 0.95, 1.0)
 
 
 @dataclass
@@ -68,7 +65,7 @@ def full_cases():
     d2 = [(1e-4, 50.0), (1e-3, 15.0), (1e-2, 3.0), (3e-2, 0.95), (1e-1, 0.95)]
     cases = [Case(f"d=2 N(0,I) s2={s2:g}", 2, 10**6, 10**4, "normal", s2, "near", target)
              for s2, target in d2]
-    cases += [Case(f"d=8 mixture s2={s2:g}", 8, 10**5, 10**4, "mixture", s2, "near", 50.0, 7)
+    cases += [Case(f"d=8 mixture s2={s2:g}", 8, 10**6, 10**4, "mixture", s2, "near", 50.0)
               for s2 in (1e-3, 1e-2)]
     cases += [Case(f"d=64 N(0,I) {where}", 64, 10**5, 1000, "normal", 1e-3, where, target, 7)
               for where, target in (("near", 1.0), ("far", 0.95), ("midway", 0.95))]
@@ -105,10 +102,12 @@ def ou_time(sigma2):
 
 
 def interleaved(pruned_call, dense_call, repeats):
-    """Medians of ``repeats`` timings of each, taken alternately."""
+    """Medians of ``repeats`` timings of each, taken alternately (and in alternating
+    order, so that neither always runs first)."""
     times = {"pruned": [], "dense": []}
-    for _ in range(repeats):
-        for key, call in (("pruned", pruned_call), ("dense", dense_call)):
+    pair = [("pruned", pruned_call), ("dense", dense_call)]
+    for repeat in range(repeats):
+        for key, call in pair[:: 1 if repeat % 2 == 0 else -1]:
             start = time.perf_counter()
             call()
             times[key].append(time.perf_counter() - start)
@@ -169,18 +168,29 @@ def bench(cases, repeats):
 
 
 class TimedModel:
-    """Score-model proxy for ``nd.sample``: times every call and keeps its input."""
+    """Score-model proxy for ``nd.sample``: every call runs the pruned path and the
+    dense kernel on the same input, in alternating order, and returns the pruned
+    result."""
 
     def __init__(self, model):
         self.model, self.schedule, self.dim = model, model.schedule, model.dim
-        self.calls = []  # (t, seconds, x)
+        self.calls = []  # (t, pruned seconds, dense seconds, kept fraction)
         self.nearest_seconds = 0.0
 
-    def denoise(self, t, x):
+    def _timed(self, mode, t, x):
+        self.model.pruning = mode
         start = time.perf_counter()
         out = self.model.denoise(t, x)
-        self.calls.append((float(np.max(t)), time.perf_counter() - start, np.array(x)))
-        return out
+        return out, time.perf_counter() - start
+
+    def denoise(self, t, x):
+        modes = ("auto", "off") if len(self.calls) % 2 == 0 else ("off", "auto")
+        results = {mode: self._timed(mode, t, x) for mode in modes}
+        self.model.pruning = "auto"
+        sub = x[:: max(1, len(x) // 200)]
+        kept = float(np.mean(pruned.kept_points(self.model, t, sub))) / self.model.n_data
+        self.calls.append((float(np.max(t)), results["auto"][1], results["off"][1], kept))
+        return results["auto"][0]
 
     def nearest(self, x, k=1):
         start = time.perf_counter()
@@ -189,8 +199,8 @@ class TimedModel:
         return out
 
 
-def sampling(n_data, n_samples, steps, replay_steps):
-    """End-to-end ``nd.sample`` with pruning; the dense kernel on the same inputs."""
+def sampling(n_data, n_samples, steps):
+    """End-to-end ``nd.sample``; each step's input through both paths."""
     rng = np.random.default_rng(0)
     data = rng.standard_normal((n_data, 2))
     f = nd.EmpiricalScore(data, nd.OU())
@@ -199,51 +209,33 @@ def sampling(n_data, n_samples, steps, replay_steps):
     f.denoise(1.0, data[:8])
     f.pruning = "auto"
     model = TimedModel(f)
-    start = time.perf_counter()
     result = nd.sample(model, n_samples, T=8.0, delta=1e-4, steps=steps, process="sde",
                        solver="exp_em", grid="uniform_lambda", rng=1)
-    total = time.perf_counter() - start
     assert result.success, result.message
-    denoise_total = sum(c[1] for c in model.calls)
-    # Replays: the dense kernel and the pruned path again, interleaved, on the very
-    # inputs of some steps.
-    replay = {}
-    for i in sorted({round(q * (len(model.calls) - 1)) for q in replay_steps}):
-        t_i, _, x_i = model.calls[i]
-
-        def call(mode, t_i=t_i, x_i=x_i):
-            def run():
-                f.pruning = mode
-                f.denoise(t_i, x_i)
-            return run
-
-        replay[i] = interleaved(call("auto"), call("off"), 1)
     f.pruning = "off"
     start = time.perf_counter()
     f.nearest(result.x, 1)
     dense_nearest = time.perf_counter() - start
     f.pruning = "auto"
     print(f"\nnd.sample: N = {n_data}, d = 2, n = {n_samples}, {steps} steps exp_em, "
-          f"uniform_lambda, T = 8 -> delta = 1e-4 (OU)")
-    print(f"{'step':>4} {'t':>10} {'sigma2':>10} {'kept/N':>8} {'in run s':>9} "
-          f"{'replay: pruned s':>17} {'dense s':>9} {'ratio':>6}")
-    for i, (t_i, seconds, x_i) in enumerate(model.calls):
-        if i % max(1, len(model.calls) // 20) and i not in replay and i != len(model.calls) - 1:
-            continue
-        sigma2 = float(f.schedule.sigma2(t_i))
-        sub = x_i[:: max(1, len(x_i) // 200)]
-        kept = float(np.mean(pruned.kept_points(f, t_i, sub))) / n_data
-        shown = (f"{replay[i][0]:>17.3f} {replay[i][1]:>9.3f} {replay[i][1] / replay[i][0]:>6.1f}"
-                 if i in replay else "")
-        print(f"{i:>4} {t_i:>10.4g} {sigma2:>10.3g} {kept:>8.4f} {seconds:>9.3f} {shown}")
-    dense_call = float(np.median([dense for _, dense in replay.values()]))
-    dense_total = dense_call * len(model.calls)
-    print(f"denoise: pruned {denoise_total:.1f} s in the run (the whole sampler {total:.1f} s); "
-          f"dense {dense_call:.2f} s per call (median of the {len(replay)} replays; it does not "
-          f"depend on t) x {len(model.calls)} = {dense_total:.1f} s; ratio "
-          f"{dense_total / denoise_total:.2f}")
+          f"uniform_lambda, T = 8 -> delta = 1e-4 (OU); each step's input through both paths")
+    print(f"{'step':>4} {'t':>10} {'sigma2':>10} {'kept/N':>8} {'pruned s':>9} {'dense s':>9} "
+          f"{'ratio':>6}")
+    sigma2s = np.array([float(f.schedule.sigma2(call[0])) for call in model.calls])
+    for i, (t_i, t_pruned, t_dense, kept) in enumerate(model.calls):
+        print(f"{i:>4} {t_i:>10.4g} {sigma2s[i]:>10.3g} {kept:>8.4f} {t_pruned:>9.3f} "
+              f"{t_dense:>9.3f} {t_dense / t_pruned:>6.1f}")
+    t_pruned = np.array([call[1] for call in model.calls])
+    t_dense = np.array([call[2] for call in model.calls])
+    print(f"{'sigma2 band':>16} {'steps':>5} {'pruned s':>9} {'dense s':>9} {'ratio':>6}")
+    for low, high in ((0.1, np.inf), (0.01, 0.1), (0.0, 0.01)):
+        band = (sigma2s >= low) & (sigma2s < high)
+        print(f"{f'[{low:g}, {high:g})':>16} {band.sum():>5} {t_pruned[band].sum():>9.1f} "
+              f"{t_dense[band].sum():>9.1f} {t_dense[band].sum() / t_pruned[band].sum():>6.2f}")
+    print(f"denoise over the run: pruned {t_pruned.sum():.1f} s, dense {t_dense.sum():.1f} s, "
+          f"ratio {t_dense.sum() / t_pruned.sum():.2f}")
     print(f"final nearest(x, 1): pruned {model.nearest_seconds:.2f} s, dense {dense_nearest:.2f} s")
-    return denoise_total, dense_total
+    return t_pruned.sum(), t_dense.sum()
 
 
 def main(argv=None):
@@ -259,9 +251,9 @@ def main(argv=None):
           + (f"; missed: {', '.join(missed)}" if missed else ""))
     if not args.no_sampling:
         if args.quick:
-            sampling(10**5, 1000, 20, REPLAY_STEPS)
+            sampling(10**5, 1000, 20)
         else:
-            sampling(10**6, 10**4, 100, REPLAY_STEPS)
+            sampling(10**6, 10**4, 100)
 
 
 if __name__ == "__main__":

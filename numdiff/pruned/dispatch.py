@@ -10,8 +10,9 @@ a dense call; BLAS tiles see a different set of rows).
 The estimate: the per-query bound scan counts the kept points before any
 exponential, and a query keeping more than ``max_fraction * N`` of them goes to
 the dense path. Before that, a call whose sample of queries (``GATE_SAMPLE``,
-evenly spaced) would mostly go dense skips the pruned kernel altogether, and the
-index is only built for a call with enough queries to repay it.
+evenly spaced) would mostly go dense skips the pruned kernel altogether -- judged
+first from the data's bounding box alone, then by the bound scan -- and the index
+is only built for a call with enough queries to repay it.
 """
 
 from __future__ import annotations
@@ -90,6 +91,23 @@ def _usable(score, n_query, mode):
     if getattr(score, "_pruned_index", None) is None:
         return n_query >= BUILD_QUERIES and score.n_data > 2 * default_leaf_size(score.dim)
     return index_of(score).n_leaves > 1
+
+
+def _all_kept(score, x, alpha, sigma2):
+    """Whether most sampled queries certainly keep every point, from the data's
+    bounding box alone (no index): every logit is then within ``log 2^-60 + 1`` of
+    the largest, ``|x - alpha y|^2 / (2 sigma2)`` being below that for every ``y``
+    in the box. Large ``sigma2`` (the first steps of a sampler) thus costs no
+    index and no survey."""
+    box = getattr(score, "_pruned_box", None)
+    if box is None:
+        box = score._pruned_box = (score.data.min(axis=0), score.data.max(axis=0))
+    rows = _gate_sample(x.shape[0])
+    a = alpha[rows, None]
+    with np.errstate(over="ignore"):
+        far = np.maximum(np.abs(x[rows] - a * box[0]), np.abs(x[rows] - a * box[1]))
+        nats = np.sum(far * far, axis=1) / (2.0 * sigma2[rows])
+    return np.mean(nats <= -np.log(SKIP_MASS) - 1.0) > 1.0 - GATE_SHARE
 
 
 def query_order(leaf):
@@ -178,7 +196,9 @@ def moments(score, dense, x, alpha, sigma2, denoised, logsum, resid):
         False when no query was taken (the caller runs ``dense`` on everything).
     """
     mode = mode_of(score)
-    if not _usable(score, x.shape[0], mode):
+    if not _usable(score, x.shape[0], mode) or (
+        mode == "auto" and _all_kept(score, x, alpha, sigma2)
+    ):
         return False
     index = index_of(score)
     fraction = MAX_FRACTION_DIRECT if score.dim <= 16 else MAX_FRACTION_BLAS
@@ -223,7 +243,9 @@ def top_weights(score, dense, x, alpha, sigma2, k):
         None when no query was taken.
     """
     mode = mode_of(score)
-    if not _usable(score, x.shape[0], mode):
+    if not _usable(score, x.shape[0], mode) or (
+        mode == "auto" and _all_kept(score, x, alpha, sigma2)
+    ):
         return None
     index = index_of(score)
     max_points = _max_points(score, mode, MAX_FRACTION_DIRECT)

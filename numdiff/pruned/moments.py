@@ -10,6 +10,7 @@ maximum is fixed at ``LOGIT_CAP`` (``exp`` below ``e^-100`` of it flushes, as
 below the block maximum in the dense kernel: ``N e^-99`` is far below ``2^-60``)
 and the blocks are plain sums; a query with a logit above the cap takes the
 dense kernel's running-maximum merge.
+
 The skipped weights are at most ``2^-60`` of the kept sum, so ``D``, the score
 residual and ``log sum exp`` agree with the dense kernel to that relative amount
 plus rounding. A query is handed back (``taken = False``) when too many points are

@@ -13,6 +13,10 @@ the effort where boxes prune little (high ``d``, queries far from the data).
 from numdiff._kernels.jit import jit
 from numdiff.pruned.bounds import box_bound, box_shrink
 
+# Effort of opening an internal node (two box bounds), in points scanned (one
+# distance each): about the ratio of their costs.
+NODE_EFFORT = 8.0
+
 
 @jit
 def scan_leaf(sx, a_s, points_t, perm, start, stop, buf, best, best_sq):
@@ -95,9 +99,12 @@ def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_c
     :func:`scan_leaf`, possibly seeded from the leaf ``skip_leaf``).
 
     Scans leaves by increasing box bound and stops when the smallest bound left
-    exceeds the ``k``-th distance (exact), or once ``scan_cap`` points have been
-    scanned with ``k`` in hand (not exact). ``heap_b``, ``heap_code``: scratch of
-    length ``>= 2 L``. Returns whether the result is exact.
+    exceeds the ``k``-th distance (exact), or, with ``k`` in hand, once the effort
+    reaches ``scan_cap`` (not exact): the points scanned plus ``NODE_EFFORT`` per
+    internal node opened (in high ``d`` the boxes of large nodes are about as near
+    as the leaves', and a far query would open most of the tree). ``heap_b``,
+    ``heap_code``: scratch of length ``>= 2 L``. Returns whether the result is
+    exact.
     """
     shrink = box_shrink(sx.shape[0])
     k = best.shape[0]
@@ -108,13 +115,16 @@ def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_c
                       best_sq)
         return True
     n = _push(heap_b, heap_code, 0, 0.0, 0)
-    scanned = 0.0
+    effort = 0.0
     while n > 0:
         b, code = _pop(heap_b, heap_code, n)
         n -= 1
         if b * shrink > best_sq[k - 1]:
             return True
+        if effort >= scan_cap and best[k - 1] >= 0:
+            return False
         if code >= 0:
+            effort += NODE_EFFORT
             for side in range(2):
                 sub = child[code, side]
                 if sub >= 0:
@@ -124,10 +134,8 @@ def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_c
                 if b_sub * shrink <= best_sq[k - 1]:
                     n = _push(heap_b, heap_code, n, b_sub, sub)
         elif -1 - code != skip_leaf:
-            if scanned >= scan_cap and best[k - 1] >= 0:
-                return False
             leaf = -1 - code
             scan_leaf(sx, a_s, tree.points_t, tree.perm, tree.leaf_start[leaf],
                       tree.leaf_start[leaf + 1], buf, best, best_sq)
-            scanned += tree.leaf_start[leaf + 1] - tree.leaf_start[leaf]
+            effort += tree.leaf_start[leaf + 1] - tree.leaf_start[leaf]
     return True

@@ -9,6 +9,7 @@ import numpy as np
 from numba import prange
 
 from numdiff._kernels.jit import jit_parallel
+from numdiff.pruned.moments import TINY_NORMAL
 from numdiff.pruned.plan import plan_query, plan_scratch
 
 # Scratch per query for the leaf scans.
@@ -27,7 +28,7 @@ def survey(x, alpha, scale, k_s, rows, first, tree, levels, max_points):
         m = rows[i]
         s = scale[m]
         a_s = alpha[m] * s
-        if not a_s >= np.finfo(np.float64).tiny:
+        if not a_s >= TINY_NORMAL:
             out[i] = np.inf
             continue
         scratch = plan_scratch(dim, n_leaves, _SCAN_BLOCK)

@@ -268,9 +268,15 @@ def test_large_sigma_stays_dense_bit_for_bit(monkeypatch, dim):
     dense = public_outputs(f, 0.5, x, "off")
     auto = public_outputs(f, 0.5, x, "auto")
     assert calls == []
-    assert f._pruned_index is not None  # built: the sample decided
     for a, b in zip(auto, dense):
         assert np.array_equal(a, b)
+
+
+def test_large_sigma_builds_no_index():
+    """At sigma2 near 1 the data's bounding box alone shows that every point counts."""
+    f = nd.EmpiricalScore(grid_data(), nd.OU())
+    f.denoise(4.0, np.random.default_rng(1).standard_normal((500, 2)))
+    assert getattr(f, "_pruned_index", None) is None
 
 
 def test_small_calls_build_no_index():
