@@ -117,11 +117,7 @@ def _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc):
     run_sum = 0.0
     for start in range(0, n_data, block):
         nb = min(block, n_data - start)
-        _relative_logits(ref, u, a_s, data, data_t, start, nb, buf)
-        block_max = -np.inf
-        for k in range(nb):
-            buf[k] = min(buf[k] * coef, _BIGGEST)
-            block_max = fast_max(block_max, buf[k])
+        block_max = block_logits(ref, u, a_s, coef, data, data_t, start, nb, buf)
         block_sum = exp_shifted_sum(buf, nb, block_max, bits)
         # Merge this block's (max, sum, weighted sum) into the running one.
         if block_max > run_max:
@@ -134,14 +130,73 @@ def _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc):
         else:
             grow = np.exp(block_max - run_max)
             run_sum += grow * block_sum
-        for j in range(dim):
-            ref_j = data[ref, j]
-            row = data_t[j, start : start + nb]
-            total = 0.0
-            for k in range(nb):
-                total += buf[k] * (row[k] - ref_j)
-            acc[j] += grow * total
+        offset_sums(ref, data, data_t, start, nb, buf, grow, acc)
     return run_max, run_sum
+
+
+@jit
+def block_logits(ref, u, a_s, coef, data, data_t, start, nb, out):
+    """``out[:nb]`` = the logits ``e_k = coef dx_k . (2u - a_s dx_k)`` of the data
+    points ``start .. start + nb``, clamped to the largest float; returns their
+    maximum. In ``d = 2`` one pass over the block (each pass re-reads ``out``: at
+    small ``d`` the passes, not the arithmetic, are the cost)."""
+    if u.shape[0] == 2:
+        return _logits_2d(data_t, start, nb, data[ref, 0], data[ref, 1], 2.0 * u[0], 2.0 * u[1],
+                          a_s, coef, out)
+    _relative_logits(ref, u, a_s, data, data_t, start, nb, out)
+    top = -np.inf
+    for k in range(nb):
+        out[k] = min(out[k] * coef, _BIGGEST)
+        top = fast_max(top, out[k])
+    return top
+
+
+@jit
+def offset_sums(ref, data, data_t, start, nb, w, grow, acc):
+    """``acc += grow * sum_k w_k (x_k - x_r)`` over the data points ``start .. start +
+    nb`` (``w[:nb]`` their weights); one pass in ``d = 2``."""
+    if acc.shape[0] == 2:
+        total0, total1 = offset_sums_2d(w, data_t, start, nb, data[ref, 0], data[ref, 1])
+        acc[0] += grow * total0
+        acc[1] += grow * total1
+        return
+    for j in range(acc.shape[0]):
+        ref_j = data[ref, j]
+        row = data_t[j, start : start + nb]
+        total = 0.0
+        for k in range(nb):
+            total += w[k] * (row[k] - ref_j)
+        acc[j] += grow * total
+
+
+# The d = 2 loops take their constants as scalar arguments: written inline, with
+# the reference point and u read from arrays in the same function, the logits
+# loop measured 1.5x slower (0.39-0.45 against 0.26-0.28 ns per point).
+@jit
+def _logits_2d(data_t, start, nb, ref0, ref1, two_u0, two_u1, a_s, coef, out):
+    row0 = data_t[0, start : start + nb]
+    row1 = data_t[1, start : start + nb]
+    top = -np.inf
+    for k in range(nb):
+        dx0 = row0[k] - ref0
+        dx1 = row1[k] - ref1
+        e = min((dx0 * (two_u0 - a_s * dx0) + dx1 * (two_u1 - a_s * dx1)) * coef, _BIGGEST)
+        out[k] = e
+        top = fast_max(top, e)
+    return top
+
+
+@jit
+def offset_sums_2d(w, data_t, start, nb, ref0, ref1):
+    """``sum_k w_k (x_k - x_r)`` over ``start .. start + nb`` in ``d = 2``."""
+    row0 = data_t[0, start : start + nb]
+    row1 = data_t[1, start : start + nb]
+    total0 = 0.0
+    total1 = 0.0
+    for k in range(nb):
+        total0 += w[k] * (row0[k] - ref0)
+        total1 += w[k] * (row1[k] - ref1)
+    return total0, total1
 
 
 @jit
@@ -249,17 +304,28 @@ def _nearest_scaled(xm, a, data_t, buf):
     best_k = 0
     for start in range(0, n_data, block):
         nb = min(block, n_data - start)
-        buf[:nb] = 0.0
-        for j in range(dim):
-            row = data_t[j, start : start + nb]
-            xj = xm[j]
-            for k in range(nb):
-                diff = xj - a * row[k]
-                buf[k] += diff * diff
         # A min reduction vectorises; locating it afterwards is a short scan.
         block_best = np.inf
-        for k in range(nb):
-            block_best = fast_min(block_best, buf[k])
+        if dim == 2:  # one pass (see block_logits)
+            x0, x1 = xm[0], xm[1]
+            row0 = data_t[0, start : start + nb]
+            row1 = data_t[1, start : start + nb]
+            for k in range(nb):
+                diff0 = x0 - a * row0[k]
+                diff1 = x1 - a * row1[k]
+                sq = diff0 * diff0 + diff1 * diff1
+                buf[k] = sq
+                block_best = fast_min(block_best, sq)
+        else:
+            buf[:nb] = 0.0
+            for j in range(dim):
+                row = data_t[j, start : start + nb]
+                xj = xm[j]
+                for k in range(nb):
+                    diff = xj - a * row[k]
+                    buf[k] += diff * diff
+            for k in range(nb):
+                block_best = fast_min(block_best, buf[k])
         if block_best < best:
             best = block_best
             for k in range(nb):

@@ -34,10 +34,9 @@ rounding (``eps |x_r|``) is the very cancellation these kernels avoid.
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import _largest_logit, _relative_logits, scaled_residual
+from numdiff._kernels.direct import _largest_logit, block_logits, offset_sums_2d, scaled_residual
 from numdiff._kernels.exact import residual
 from numdiff._kernels.jit import jit, jit_exact, jit_parallel
-from numdiff._kernels.minmax import fast_max
 from numdiff._kernels.vexp import exp_shifted_sum
 
 QUERY_GROUP = 16
@@ -144,11 +143,7 @@ def _merge_centred(
     cov[:, :] = 0.0
     for start in range(0, n_data, block):
         nb = min(block, n_data - start)
-        _relative_logits(ref, u, a_s, data, data_t, start, nb, buf)
-        block_max = -np.inf
-        for k in range(nb):
-            buf[k] = min(buf[k] * coef, _BIGGEST)
-            block_max = fast_max(block_max, buf[k])
+        block_max = block_logits(ref, u, a_s, coef, data, data_t, start, nb, buf)
         if block_max == -np.inf:
             continue  # every weight of this block is exactly 0
         block_sum = exp_shifted_sum(buf, nb, block_max, bits)
@@ -189,6 +184,9 @@ def _block_moments(ref, data, data_t, start, nb, w, w_sum, v, mode, proj, mean_b
     """One block: its mean offset ``mean_b`` from ``x_r`` and its moment about that
     mean (the scalar is returned; ``acc_b`` / ``cov_b`` filled by ``mode``).
     ``w[:nb]`` are the block's weights, ``w_sum`` their sum."""
+    dim = mean_b.shape[0]
+    if dim == 2 and mode != MODE_MATRIX:
+        return _block_moments_2d(ref, data, data_t, start, nb, w, w_sum, v, mode, mean_b, acc_b)
     dim = mean_b.shape[0]
     for j in range(dim):
         ref_j = data[ref, j]
@@ -246,6 +244,52 @@ def _block_moments(ref, data, data_t, start, nb, w, w_sum, v, mode, proj, mean_b
                 cov_b[i, j] = total
                 cov_b[j, i] = total
     return m2_b
+
+
+@jit
+def _block_moments_2d(ref, data, data_t, start, nb, w, w_sum, v, mode, mean_b, acc_b):
+    """:func:`_block_moments` in ``d = 2`` (trace and vector modes): the mean in one
+    pass, the centred moment in a second, instead of ``2 d`` (+1) passes."""
+    total0, total1 = offset_sums_2d(w, data_t, start, nb, data[ref, 0], data[ref, 1])
+    m0 = total0 / w_sum
+    m1 = total1 / w_sum
+    mean_b[0] = m0
+    mean_b[1] = m1
+    if mode == MODE_VECTOR:
+        acc_b[0], acc_b[1] = _projected_2d(w, data_t, start, nb, data[ref, 0],
+                                           data[ref, 1], m0, m1, v[0], v[1])
+        return 0.0
+    return _centred_2d(w, data_t, start, nb, data[ref, 0], data[ref, 1], m0, m1)
+
+
+@jit
+def _centred_2d(w, data_t, start, nb, ref0, ref1, m0, m1):
+    """``sum_k w_k |dx_k - m|^2`` over ``start .. start + nb`` in ``d = 2``."""
+    row0 = data_t[0, start : start + nb]
+    row1 = data_t[1, start : start + nb]
+    total = 0.0
+    for k in range(nb):
+        c0 = _diff(row0[k] - ref0, m0)
+        c1 = _diff(row1[k] - ref1, m1)
+        total += w[k] * (c0 * c0 + c1 * c1)
+    return total
+
+
+@jit
+def _projected_2d(w, data_t, start, nb, ref0, ref1, m0, m1, v0, v1):
+    """``sum_k w_k (c_k . v) c_k``, ``c_k = dx_k - m``, over ``start .. start + nb``
+    in ``d = 2``."""
+    row0 = data_t[0, start : start + nb]
+    row1 = data_t[1, start : start + nb]
+    acc0 = 0.0
+    acc1 = 0.0
+    for k in range(nb):
+        c0 = _diff(row0[k] - ref0, m0)
+        c1 = _diff(row1[k] - ref1, m1)
+        p = w[k] * (c0 * v0 + c1 * v1)
+        acc0 += p * c0
+        acc1 += p * c1
+    return acc0, acc1
 
 
 @jit

@@ -129,7 +129,7 @@ def check(data, t, x, **kw):
 # -- hard cases, both kernels (d = 3: direct, d = 24: BLAS) --------------------------------
 
 
-@pytest.mark.parametrize("dim", [3, 24])
+@pytest.mark.parametrize("dim", [2, 3, 24])
 def test_tiny_sigma2_near_a_data_point(dim):
     rng = np.random.default_rng(dim)
     data = rng.standard_normal((10, dim))
@@ -140,7 +140,7 @@ def test_tiny_sigma2_near_a_data_point(dim):
     check(data, t, x)
 
 
-@pytest.mark.parametrize("dim", [3, 24])
+@pytest.mark.parametrize("dim", [2, 3, 24])
 def test_far_queries(dim):
     rng = np.random.default_rng(10 + dim)
     data = rng.standard_normal((10, dim))
@@ -149,7 +149,7 @@ def test_far_queries(dim):
         check(data, t, x)
 
 
-@pytest.mark.parametrize("dim", [3, 24])
+@pytest.mark.parametrize("dim", [2, 3, 24])
 def test_duplicated_points(dim):
     rng = np.random.default_rng(20 + dim)
     base = rng.standard_normal((4, dim))
@@ -159,7 +159,7 @@ def test_duplicated_points(dim):
         check(data, t, x)
 
 
-@pytest.mark.parametrize("dim", [3, 24])
+@pytest.mark.parametrize("dim", [2, 3, 24])
 def test_single_point_is_exact(dim):
     """N = 1: ``grad D = 0`` and ``div s = -d / sigma2`` exactly."""
     rng = np.random.default_rng(30 + dim)
@@ -174,7 +174,7 @@ def test_single_point_is_exact(dim):
         check(data, t, x)
 
 
-@pytest.mark.parametrize("dim", [3, 24])
+@pytest.mark.parametrize("dim", [2, 3, 24])
 def test_off_centre_data(dim):
     rng = np.random.default_rng(40 + dim)
     data = 1e6 + rng.standard_normal((8, dim))
