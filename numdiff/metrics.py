@@ -24,19 +24,27 @@ def nearest_ratio(x, data):
     ----------
     x : array_like, shape (M, d)
         Samples, finite.
-    data : array_like, shape (N, d)
-        Training points, finite, ``N >= 2``.
+    data : array_like, shape (N, d), or a score model
+        Training points, finite, ``N >= 2``; or a model with ``nearest(x, k)``
+        and ``n_data`` (:class:`~numdiff.EmpiricalScore`), whose search then
+        serves: at low ``d`` it goes through the model's leaf index
+        (docs/numerics.md#pruning), built once and kept, where the array form
+        searches densely on every call.
 
     Returns
     -------
     ndarray, shape (M,)
         In ``[0, 1]``; 0 when a sample coincides with a training point.
     """
-    data = as_points(data, None, "data")
-    if data.shape[0] < 2:
-        raise ValueError(f"data must have at least 2 points; got shape {data.shape}")
-    x = as_points(x, data.shape[1], "x")
-    dist = nearest_neighbors(data, x, 2)[1]
+    if hasattr(data, "nearest") and hasattr(data, "n_data"):
+        if data.n_data < 2:
+            raise ValueError(f"data must have at least 2 points; got N = {data.n_data}")
+        dist = data.nearest(as_points(x, data.dim, "x"), 2)[1]
+    else:
+        data = as_points(data, None, "data")
+        if data.shape[0] < 2:
+            raise ValueError(f"data must have at least 2 points; got shape {data.shape}")
+        dist = nearest_neighbors(data, as_points(x, data.shape[1], "x"), 2)[1]
     first, second = dist[:, 0], dist[:, 1]
     # second == 0 forces first == 0: an exact copy of a duplicated training point.
     return np.divide(first, second, out=np.zeros_like(first), where=second > 0)
@@ -49,8 +57,9 @@ def memorized_fraction(x, data, threshold=1.0 / 3.0):
     ----------
     x : array_like, shape (M, d)
         Samples, finite, ``M >= 1``.
-    data : array_like, shape (N, d)
-        Training points, finite, ``N >= 2``.
+    data : array_like, shape (N, d), or a score model
+        Training points, finite, ``N >= 2``, or a model with ``nearest`` (as for
+        :func:`nearest_ratio`).
     threshold : float, optional
         In ``(0, 1]``; default ``1/3``.
 

@@ -79,3 +79,20 @@ def test_ratio_uses_the_standalone_neighbour_search(monkeypatch):
     monkeypatch.setattr(metrics, "nearest_neighbors", spy)
     np.testing.assert_allclose(metrics.nearest_ratio(x, data), _brute_ratio(x, data), rtol=1e-12)
     assert calls == [2]
+
+
+def test_a_score_model_serves_the_search_through_its_index():
+    """Passing the model instead of its data: the same ratios (the pruned search is
+    exact, ties by lower index), with the model's leaf index built and used."""
+    import numdiff as nd
+
+    rng = np.random.default_rng(9)
+    data = rng.standard_normal((20000, 2))
+    x = data[rng.integers(20000, size=400)] + 1e-3 * rng.standard_normal((400, 2))
+    f = nd.EmpiricalScore(data, nd.OU())
+    expected = metrics.nearest_ratio(x, data)
+    assert np.array_equal(metrics.nearest_ratio(x, f), expected)
+    assert f._pruned_index is not None
+    assert metrics.memorized_fraction(x, f) == metrics.memorized_fraction(x, data)
+    with pytest.raises(ValueError, match="data"):
+        metrics.nearest_ratio(x, nd.EmpiricalScore(data[:1], nd.OU()))

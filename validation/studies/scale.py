@@ -57,11 +57,12 @@ def _ou_time(sigma2):
     return float(-0.5 * np.log1p(-sigma2))
 
 
-def _audit(x, data, sigma2):
+def _audit(x, score, sigma2):
     """Memorised count, and the mean and s.e. of ``(d1 / sigma)^2`` (``d1`` the nearest
     training distance): the offset from the copied point, which the ratio alone does
-    not see (a sample near *some* training point passes it whatever its spread)."""
-    dist = nd.nearest_neighbors(data, x, 2)[1]
+    not see (a sample near *some* training point passes it whatever its spread).
+    The two nearest distances come from the score's exact search (its leaf index)."""
+    dist = score.nearest(x, 2)[1]
     offset = (dist[:, 0] ** 2) / sigma2
     memorized = int(np.sum(dist[:, 0] < dist[:, 1] / 3.0))
     return memorized, [float(offset.mean()), float(offset.std(ddof=1) / np.sqrt(offset.size))]
@@ -82,7 +83,8 @@ def scale_cell(config, seed):
     rng = np.random.default_rng([seed, 1])
     x_T = mixture_sample(config["n"], data, *ou_alpha_sigma2(T), rng)
     sampled = time.perf_counter()
-    out = nd.sample(nd.EmpiricalScore(data, schedule), config["n"], T=T, delta=delta_min,
+    score = nd.EmpiricalScore(data, schedule)
+    out = nd.sample(score, config["n"], T=T, delta=delta_min,
                     steps=steps, process="sde", solver="exp_em", grid="uniform_lambda",
                     x_T=x_T, save_at=saved, rng=seed, progress=False)
     sampler_seconds = time.perf_counter() - sampled
@@ -90,7 +92,7 @@ def scale_cell(config, seed):
     for x, delta in zip(out.trajectory, saved):
         exact = mixture_sample(config["n_exact"], data, *ou_alpha_sigma2(delta), rng)
         sigma2 = float(ou_alpha_sigma2(delta)[1])
-        stats = [_audit(y, data, sigma2) for y in (x, exact)]
+        stats = [_audit(y, score, sigma2) for y in (x, exact)]
         rows.append({"delta": float(delta), "sigma2": sigma2,
                      "memorized": stats[0][0], "memorized_exact": stats[1][0],
                      "offset": stats[0][1], "offset_exact": stats[1][1],
