@@ -294,7 +294,7 @@ def nearest(score, dense, x, k):
     scale = np.ldexp(1.0, -np.frexp(np.where(top > 0, top, 1.0))[1])
     first = index.leaf_of(x)
     idx = np.empty((x.shape[0], k), dtype=np.int64)
-    sq = np.empty((x.shape[0], k))
+    sq = np.zeros((x.shape[0], k))  # rows not taken stay 0 until the dense search fills them
     taken = np.zeros(x.shape[0], dtype=bool)
     order = query_order(first)
     if mode == "auto":

@@ -449,3 +449,25 @@ def test_index_partition():
         assert len(block) <= 32 or np.array_equal(index.leaf_lo[leaf], index.leaf_hi[leaf])
     assert index.node_weight[0] == len(data)
     assert np.array_equal(index.node_lo[0], data.min(axis=0))
+
+
+def test_nearest_with_rows_handed_back_raises_no_warning():
+    """Queries at the centre of data on a circle are equidistant from every leaf, so
+    the index hands them back to the dense search; their rows must come out as the
+    dense search's, with nothing computed from uninitialised values (a sqrt of
+    whatever the scratch held could warn before being overwritten)."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    angle = rng.uniform(0.0, 2.0 * np.pi, 5000)
+    f = nd.EmpiricalScore(np.column_stack([np.cos(angle), np.sin(angle)]), nd.OU())
+    near = f.data[:300] * (1.0 + 1e-3)
+    centre = 1e-9 * rng.standard_normal((300, 2))
+    x = np.concatenate([near, centre])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        idx, dist = f.nearest(x, 2)
+    f.pruning = "off"
+    dense_idx, dense_dist = f.nearest(x, 2)
+    assert np.array_equal(idx, dense_idx)
+    assert np.array_equal(dist, dense_dist)
