@@ -12,7 +12,7 @@ from numba import prange
 
 from numdiff._kernels.jit import jit_parallel
 from numdiff.pruned.moments import QUERY_GROUP
-from numdiff.pruned.search import best_first, scan_leaf
+from numdiff.pruned.search import NODE_EFFORT, best_first, scan_leaf
 
 
 @jit_parallel
@@ -44,7 +44,7 @@ def pruned_knn(x, scale, order, first, tree, max_points, block, idx_out, sq_out,
             scan_leaf(sx, s, points_t, perm, leaf_start[home], leaf_start[home + 1], buf, best,
                       best_sq)
             taken[m] = best_first(sx, s, tree, home, best, best_sq, max_points, heap_b,
-                                  heap_code, buf)
+                                  heap_code, buf, NODE_EFFORT)
             if taken[m]:
                 for c in range(k):
                     idx_out[m, c] = perm[best[c]]

@@ -135,7 +135,7 @@ def plan_query(sx, a_s, k_s, first, tree, levels, max_points, scratch):
     scan_leaf(sx, a_s, tree.points_t, tree.perm, leaf_start[first], leaf_start[first + 1], buf,
               best, best_sq)
     exact = best_first(sx, a_s, tree, first, best, best_sq, max_points / 16.0, heap_b,
-                       heap_code, buf)
+                       heap_code, buf, 0.0)
     reference_residual(sx, a_s, tree.points, best[0], u)
     n_kept, kept_points, skipped_top = _select(sx, a_s, k_s, tree, levels, max_points, scratch)
     if kept_points > max_points:

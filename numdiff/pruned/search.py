@@ -14,7 +14,11 @@ from numdiff._kernels.jit import jit
 from numdiff.pruned.bounds import box_bound, box_shrink
 
 # Effort of opening an internal node (two box bounds), in points scanned (one
-# distance each): about the ratio of their costs.
+# distance each): about the ratio of their costs. Counted by the k-nearest search
+# (a far query in high d would open most of the tree); the reference search of a
+# pruning plan counts points only, since its cap is small (max_points / 16) and
+# stopping at a farther reference loosens every bound of the plan (measured: 13 of
+# 150 near queries at d = 64 then kept too much and went dense).
 NODE_EFFORT = 8.0
 
 
@@ -94,13 +98,14 @@ def _pop(heap_b, heap_code, n):
 
 
 @jit
-def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_code, buf):
+def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_code, buf,
+               node_effort):
     """Complete the ``k`` nearest of ``sx (d,)`` (the lists ``best``, ``best_sq`` of
     :func:`scan_leaf`, possibly seeded from the leaf ``skip_leaf``).
 
     Scans leaves by increasing box bound and stops when the smallest bound left
     exceeds the ``k``-th distance (exact), or, with ``k`` in hand, once the effort
-    reaches ``scan_cap`` (not exact): the points scanned plus ``NODE_EFFORT`` per
+    reaches ``scan_cap`` (not exact): the points scanned plus ``node_effort`` per
     internal node opened (in high ``d`` the boxes of large nodes are about as near
     as the leaves', and a far query would open most of the tree). ``heap_b``,
     ``heap_code``: scratch of length ``>= 2 L``. Returns whether the result is
@@ -124,7 +129,7 @@ def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_c
         if effort >= scan_cap and best[k - 1] >= 0:
             return False
         if code >= 0:
-            effort += NODE_EFFORT
+            effort += node_effort
             for side in range(2):
                 sub = child[code, side]
                 if sub >= 0:
