@@ -11,7 +11,13 @@ across inlining:
   which would fold ``(x - k*hi) - k*lo``.
 
 ``cache=True`` is safe from a read-only install: Numba then falls back to a
-user-wide cache directory (tests/numdiff/test_install.py).
+user-wide cache directory (tests/numdiff/test_install.py). Numba checks a cached
+function against its own source file only, not against the files of the
+functions it inlined: after an edit of ``pruned/search.py``, ``pruned/plan.py``'s
+cached kernels still ran the old search (a test passed on a working tree and
+failed on a clean clone). So one fingerprint (path, size and modification time)
+covers every source file of the package, and when it changes numdiff's cached
+kernels are dropped before anything compiles (:func:`drop_stale_caches`).
 
 OpenMP threads that spin after a parallel region steal the cores from the BLAS
 calls that alternate with our kernels (and vice versa): measured 8.3 ms per
@@ -34,12 +40,46 @@ which is only slower. Numba's cache key includes the features, so code cached
 either way is never mixed up.
 """
 
+import hashlib
 import os
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import llvmlite.binding as _llvm
 import numba
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+STAMP_NAME = "numba-sources.stamp"
+
+
+def drop_stale_caches(root=_PACKAGE):
+    """Remove the Numba cache files (``__pycache__/*.nbi``, ``*.nbc``) under ``root``
+    when the fingerprint of its ``*.py`` files differs from the one stamped at the
+    last check; write the new stamp. Returns whether caches were dropped. A tree
+    that cannot be written (a read-only install, whose sources do not change) is
+    left as it is."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        info = path.stat()
+        digest.update(f"{path.relative_to(root)}:{info.st_size}:{info.st_mtime_ns};".encode())
+    fingerprint = digest.hexdigest()
+    stamp = root / "__pycache__" / STAMP_NAME
+    try:
+        if stamp.read_text() == fingerprint:
+            return False
+    except OSError:
+        pass
+    try:
+        for cached in (*root.rglob("__pycache__/*.nbi"), *root.rglob("__pycache__/*.nbc")):
+            cached.unlink(missing_ok=True)
+        stamp.parent.mkdir(exist_ok=True)
+        partial = stamp.with_suffix(f".{os.getpid()}")
+        partial.write_text(fingerprint)
+        partial.replace(stamp)
+    except OSError:
+        return False
+    return True
 
 
 def _prefer_wide_vectors():
@@ -55,6 +95,7 @@ def _prefer_wide_vectors():
 
 
 _prefer_wide_vectors()
+drop_stale_caches()
 
 _COMMON = {"cache": True, "error_model": "numpy", "nogil": True}
 FASTMATH = {"reassoc", "contract", "arcp", "nsz", "nnan", "afn"}

@@ -48,3 +48,31 @@ def test_runs_from_read_only_install(tmp_path):
             path.chmod(path.stat().st_mode | 0o200)
     assert out.returncode == 0, out.stderr
     assert not list(root.rglob("*.nbi")), "the cache was written into the read-only tree"
+
+
+def test_stale_numba_caches_are_dropped_when_any_source_changes(tmp_path):
+    """Numba keys a cached kernel on its own file only; numdiff drops every cached
+    kernel of the package once any of its sources changes (a kernel inlines
+    functions of other files)."""
+    import os
+
+    from numdiff._kernels.jit import drop_stale_caches
+
+    (tmp_path / "pkg").mkdir()
+    source = tmp_path / "pkg" / "search.py"
+    source.write_text("x = 1\n")
+    cache = tmp_path / "pkg" / "__pycache__"
+    cache.mkdir()
+    kernel = cache / "plan.plan_query-95.py311.1.nbc"
+    index = cache / "plan.plan_query-95.py311.nbi"
+    for f in (kernel, index):
+        f.write_bytes(b"compiled")
+    assert drop_stale_caches(tmp_path)  # no stamp yet: dropped
+    assert not kernel.exists() and not index.exists()
+    kernel.write_bytes(b"compiled")
+    assert not drop_stale_caches(tmp_path)  # nothing changed: kept
+    assert kernel.exists()
+    source.write_text("x = 2  # edited\n")
+    os.utime(source, ns=(1, 1))
+    assert drop_stale_caches(tmp_path)  # another file changed: dropped
+    assert not kernel.exists()
