@@ -15,10 +15,8 @@ from numdiff.pruned.bounds import box_bound, box_shrink
 
 # Effort of opening an internal node (two box bounds), in points scanned (one
 # distance each): about the ratio of their costs. Counted by the k-nearest search
-# (a far query in high d would open most of the tree); the reference search of a
-# pruning plan counts points only, since its cap is small (max_points / 16) and
-# stopping at a farther reference loosens every bound of the plan (measured: 13 of
-# 150 near queries at d = 64 then kept too much and went dense).
+# and by the dispatch's survey (a far query in high d would open most of the
+# tree); not by the plans that run the merge (see plan_query).
 NODE_EFFORT = 8.0
 
 

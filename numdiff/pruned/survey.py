@@ -11,6 +11,7 @@ from numba import prange
 from numdiff._kernels.jit import jit_parallel
 from numdiff.pruned.moments import TINY_NORMAL
 from numdiff.pruned.plan import plan_query, plan_scratch
+from numdiff.pruned.search import NODE_EFFORT
 
 # Scratch per query for the leaf scans.
 _SCAN_BLOCK = 512
@@ -33,5 +34,5 @@ def survey(x, alpha, scale, k_s, rows, first, tree, levels, max_points):
             continue
         scratch = plan_scratch(dim, n_leaves, _SCAN_BLOCK)
         out[i] = plan_query(x[m] * s, a_s, k_s[m], first[m], tree, levels, max_points,
-                            scratch)[2]
+                            scratch, NODE_EFFORT)[2]
     return out
