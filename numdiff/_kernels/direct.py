@@ -109,7 +109,6 @@ def _moments_one(x, m, a, s, coef, data, data_t, buf, bits, u, acc, denoised, lo
 def _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc):
     """Online (max, sum, weighted sum of ``x_k - x_r``) over data blocks; fills ``acc``
     and returns ``(max, sum)``."""
-    dim = u.shape[0]
     n_data = data.shape[0]
     block = buf.shape[0]
     acc[:] = 0.0
@@ -117,20 +116,29 @@ def _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc):
     run_sum = 0.0
     for start in range(0, n_data, block):
         nb = min(block, n_data - start)
-        block_max = block_logits(ref, u, a_s, coef, data, data_t, start, nb, buf)
-        block_sum = exp_shifted_sum(buf, nb, block_max, bits)
-        # Merge this block's (max, sum, weighted sum) into the running one.
-        if block_max > run_max:
-            shrink = np.exp(run_max - block_max)
-            run_sum = run_sum * shrink + block_sum
-            for j in range(dim):
-                acc[j] *= shrink
-            run_max = block_max
-            grow = 1.0
-        else:
-            grow = np.exp(block_max - run_max)
-            run_sum += grow * block_sum
-        offset_sums(ref, data, data_t, start, nb, buf, grow, acc)
+        run_max, run_sum = merge_block(ref, u, a_s, coef, data, data_t, start, nb, buf, bits,
+                                       acc, run_max, run_sum)
+    return run_max, run_sum
+
+
+@jit
+def merge_block(ref, u, a_s, coef, data, data_t, start, nb, buf, bits, acc, run_max, run_sum):
+    """Merge the data points ``start .. start + nb`` into the running ``(max, sum,
+    acc = weighted sum of x_k - x_r)``: ``acc`` in place, the new ``(max, sum)``
+    returned. Shared with the pruned kernel, which calls it on its kept runs."""
+    block_max = block_logits(ref, u, a_s, coef, data, data_t, start, nb, buf)
+    block_sum = exp_shifted_sum(buf, nb, block_max, bits)
+    if block_max > run_max:
+        shrink = np.exp(run_max - block_max)
+        run_sum = run_sum * shrink + block_sum
+        for j in range(acc.shape[0]):
+            acc[j] *= shrink
+        run_max = block_max
+        grow = 1.0
+    else:
+        grow = np.exp(block_max - run_max)
+        run_sum += grow * block_sum
+    offset_sums(ref, data, data_t, start, nb, buf, grow, acc)
     return run_max, run_sum
 
 

@@ -21,7 +21,7 @@ falls short of the largest logit by more than the float range).
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import _BIGGEST, _relative_logits
+from numdiff._kernels.direct import _BIGGEST, _relative_logits, merge_block, offset_sums
 from numdiff._kernels.jit import jit, jit_parallel
 from numdiff._kernels.vexp import exp_shifted_sum
 from numdiff.pruned.plan import REJECTED, plan_query, plan_scratch
@@ -35,18 +35,6 @@ QUERY_GROUP = 16
 LOGIT_CAP = 1.0
 # a_s = s alpha below the smallest normal float would round in the products.
 TINY_NORMAL = np.finfo(np.float64).tiny
-
-
-@jit
-def _weighted_offsets(ref, points, points_t, start, nb, buf, grow, acc):
-    """``acc += grow * sum_k buf[k] (x_k - x_ref)`` over the block ``start : start + nb``."""
-    for j in range(acc.shape[0]):
-        ref_j = points[ref, j]
-        row = points_t[j, start : start + nb]
-        total = 0.0
-        for k in range(nb):
-            total += buf[k] * (row[k] - ref_j)
-        acc[j] += grow * total
 
 
 @jit
@@ -89,7 +77,7 @@ def merge_capped(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, 
             if over > 0.0:
                 return -1.0
             run_sum += exp_shifted_sum(buf, nb, LOGIT_CAP, bits)
-            _weighted_offsets(ref, points, points_t, start, nb, buf, 1.0, acc)
+            offset_sums(ref, points, points_t, start, nb, buf, 1.0, acc)
     return run_sum
 
 
@@ -98,7 +86,6 @@ def merge_running(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept,
                   acc):
     """The dense kernel's merge with a running maximum, over the kept leaves; fills
     ``acc (d,)`` and returns ``(max, sum)``."""
-    dim = u.shape[0]
     block = buf.shape[0]
     acc[:] = 0.0
     run_max = -np.inf
@@ -108,23 +95,8 @@ def merge_running(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept,
         stop = runs[i, 1]
         for start in range(runs[i, 0], stop, block):
             nb = min(block, stop - start)
-            _relative_logits(ref, u, a_s, points, points_t, start, nb, buf)
-            block_max = -np.inf
-            for k in range(nb):
-                buf[k] = min(buf[k] * coef, _BIGGEST)
-                block_max = max(block_max, buf[k])
-            block_sum = exp_shifted_sum(buf, nb, block_max, bits)
-            if block_max > run_max:
-                shrink = np.exp(run_max - block_max)
-                run_sum = run_sum * shrink + block_sum
-                for j in range(dim):
-                    acc[j] *= shrink
-                run_max = block_max
-                grow = 1.0
-            else:
-                grow = np.exp(block_max - run_max)
-                run_sum += grow * block_sum
-            _weighted_offsets(ref, points, points_t, start, nb, buf, grow, acc)
+            run_max, run_sum = merge_block(ref, u, a_s, coef, points, points_t, start, nb, buf,
+                                           bits, acc, run_max, run_sum)
     return run_max, run_sum
 
 
