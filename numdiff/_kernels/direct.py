@@ -23,10 +23,18 @@ range becomes ``-inf`` (a weight of exactly 0) instead of ``inf * 0``; a positiv
 one (the search by rounded distances may pick a point that is not the nearest
 when ``|x|`` dwarfs the data's spacing) is clamped to the largest float.
 
-Stability: blocks of ``block`` data points are reduced to ``(max, sum, weighted
-sum)`` and merged online (docs/numerics.md#online-merge); memory per thread is
-O(block + d). Each query is reduced sequentially, so results do not depend on
-thread count.
+Stability: relative to the nearest point every logit is ``<= 0`` up to rounding
+and the reference's own is exactly 0, so the weights are ``exp(e_k)`` without a
+shift and the blocks of ``block`` data points are plain sums (flushed below
+``e^-100``: ``N e^-100`` is far below ``2^-60`` of the reference weight 1).
+Without a running maximum the logits, the ``exp`` and the weighted offsets are
+one pass over a block (:func:`capped_block`; at small ``d`` the passes, not the
+arithmetic, are the cost). A query with a logit above ``LOGIT_CAP`` (the re-pick
+case below, a point chosen by rounded distances that is not the nearest, or
+constants beyond the float range) is merged again with a running maximum:
+blocks reduced to ``(max, sum, weighted sum)`` and merged online
+(docs/numerics.md#online-merge). Memory per thread is O(block + d). Each
+query is reduced sequentially, so results do not depend on thread count.
 """
 
 import numpy as np
@@ -35,9 +43,12 @@ from numba import prange
 from numdiff._kernels.exact import residual
 from numdiff._kernels.jit import jit, jit_parallel
 from numdiff._kernels.minmax import fast_max, fast_min
-from numdiff._kernels.vexp import exp_shifted_sum
+from numdiff._kernels.vexp import exp_flushed, exp_shifted_sum
 
 QUERY_GROUP = 16
+# The largest logit that the unshifted merge accepts (module docstring): one of up
+# to 1 from rounding or a near tie does not force the running-maximum merge.
+LOGIT_CAP = 1.0
 # Logits are clamped here: a positive logit beyond the float range (the reference
 # point chosen by rounded distances is not the nearest; the softmax is then an
 # argmax) must not become inf, whose difference with itself is NaN.
@@ -45,12 +56,14 @@ _BIGGEST = np.finfo(np.float64).max
 
 
 @jit_parallel
-def mixture_moments_direct(x, alpha, scale, coef, data, data_t, block, denoised, logsum, u2, resid):
+def mixture_moments_direct(x, alpha, scale, coef, data, data_t, refs, block, denoised, logsum, u2,
+                           resid):
     """Fill ``denoised (M, d)``, ``logsum (M,)`` (``log sum exp e_k``, relative to
     the nearest point), ``u2 (M,)`` (``|scale u|^2``) and ``resid (M, d)``.
 
     ``data_t`` is ``data.T`` (contiguous); ``scale`` and ``coef`` as in the module
-    docstring, one per query.
+    docstring, one per query; ``refs (M,)`` the nearest points
+    (:func:`numdiff._kernels.sweep.nearest_references`).
     """
     n_query, dim = x.shape
     # Queries go to threads in groups so that scratch is allocated once per
@@ -58,12 +71,11 @@ def mixture_moments_direct(x, alpha, scale, coef, data, data_t, block, denoised,
     n_groups = (n_query + QUERY_GROUP - 1) // QUERY_GROUP
     for g in prange(n_groups):
         buf = np.empty(block)
-        bits = np.empty(block, dtype=np.int64)
         u = np.empty(dim)
         acc = np.empty(dim)
         for m in range(g * QUERY_GROUP, min(n_query, (g + 1) * QUERY_GROUP)):
             _moments_one(
-                x, m, alpha[m], scale[m], coef[m], data, data_t, buf, bits, u, acc,
+                x, m, alpha[m], scale[m], coef[m], data, data_t, refs[m], buf, u, acc,
                 denoised, logsum, u2, resid,
             )
 
@@ -74,27 +86,32 @@ def scaled_residual(xm, a_s, s, data, data_t, buf, u):
     x_r)`` (compensated) in ``u``; ``a_s = s * alpha``, ``s`` a power of two."""
     for j in range(xm.shape[0]):
         u[j] = xm[j] * s
-    ref = _nearest_scaled(u, a_s, data_t, buf)
-    for j in range(xm.shape[0]):
-        u[j] = residual(xm[j] * s, a_s, data[ref, j])
+    ref = nearest_scaled(u, a_s, data_t, buf)
+    residual_at(xm, ref, a_s, s, data, u)
     return ref
 
 
 @jit
-def _moments_one(x, m, a, s, coef, data, data_t, buf, bits, u, acc, denoised, logsum, u2, resid):
+def residual_at(xm, ref, a_s, s, data, u):
+    """``u = s (xm - alpha x_ref)``, compensated; ``a_s = s * alpha``."""
+    for j in range(xm.shape[0]):
+        u[j] = residual(xm[j] * s, a_s, data[ref, j])
+
+
+@jit
+def _moments_one(x, m, a, s, coef, data, data_t, ref, buf, u, acc, denoised, logsum, u2, resid):
     """One query of :func:`mixture_moments_direct`, with caller-owned scratch."""
     dim = x.shape[1]
     a_s = a * s
-    ref = scaled_residual(x[m], a_s, s, data, data_t, buf, u)
-    run_max, run_sum = _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc)
+    residual_at(x[m], ref, a_s, s, data, u)
+    run_max, run_sum = _merge_blocks(ref, u, a_s, coef, data, data_t, buf, acc)
     if run_max >= _BIGGEST:
         # The search by rounded distances picked a point whose logit falls short of
         # the largest by more than the float range (|x| dwarfs the data's spacing):
         # re-pick by the exact relative logits and merge again.
         ref = _largest_logit(ref, u, a_s, data, data_t, buf)
-        for j in range(dim):
-            u[j] = residual(x[m, j] * s, a_s, data[ref, j])
-        run_max, run_sum = _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc)
+        residual_at(x[m], ref, a_s, s, data, u)
+        run_max, run_sum = _merge_blocks(ref, u, a_s, coef, data, data_t, buf, acc)
     sq = 0.0
     for j in range(dim):
         shift = acc[j] / run_sum
@@ -106,28 +123,79 @@ def _moments_one(x, m, a, s, coef, data, data_t, buf, bits, u, acc, denoised, lo
 
 
 @jit
-def _merge_blocks(ref, u, a_s, coef, data, data_t, buf, bits, acc):
-    """Online (max, sum, weighted sum of ``x_k - x_r``) over data blocks; fills ``acc``
-    and returns ``(max, sum)``."""
+def _merge_blocks(ref, u, a_s, coef, data, data_t, buf, acc):
+    """``(shift, sum)`` of the weights ``exp(e_k - shift)`` over all data and ``acc`` =
+    their weighted sum of ``x_k - x_r``: shift 0, or a running maximum when a logit
+    exceeds ``LOGIT_CAP``."""
     n_data = data.shape[0]
+    block = buf.shape[0]
+    acc[:] = 0.0
+    run_sum = 0.0
+    for start in range(0, n_data, block):
+        nb = min(block, n_data - start)
+        block_sum = capped_block(ref, u, a_s, coef, data, data_t, start, nb, buf, acc)
+        if block_sum < 0.0:
+            return merge_running(ref, u, a_s, coef, data, data_t, 0, n_data, buf, acc)
+        run_sum += block_sum
+    return 0.0, run_sum
+
+
+@jit
+def merge_running(ref, u, a_s, coef, data, data_t, start, stop, buf, acc):
+    """The running-maximum merge of the data points ``start .. stop``: resets ``acc``,
+    fills it and returns ``(max, sum)``."""
     block = buf.shape[0]
     acc[:] = 0.0
     run_max = -np.inf
     run_sum = 0.0
-    for start in range(0, n_data, block):
-        nb = min(block, n_data - start)
-        run_max, run_sum = merge_block(ref, u, a_s, coef, data, data_t, start, nb, buf, bits,
-                                       acc, run_max, run_sum)
+    for first in range(start, stop, block):
+        nb = min(block, stop - first)
+        run_max, run_sum = merge_block(ref, u, a_s, coef, data, data_t, first, nb, buf, acc,
+                                       run_max, run_sum)
     return run_max, run_sum
 
 
 @jit
-def merge_block(ref, u, a_s, coef, data, data_t, start, nb, buf, bits, acc, run_max, run_sum):
+def capped_block(ref, u, a_s, coef, data, data_t, start, nb, w, offsets):
+    """Weights ``w[:nb] = exp(e_k)`` of the data points ``start .. start + nb``,
+    ``offsets += sum_k w_k (x_k - x_r)``; returns ``sum_k w_k``, or ``-1`` when a
+    logit exceeds ``LOGIT_CAP`` (``w`` and ``offsets`` are then meaningless). One
+    pass over the block in ``d = 2``, two otherwise. Shared with the pruned kernel,
+    which calls it on its kept runs."""
+    if u.shape[0] == 2:
+        # coef folded into the constants (one multiplication fewer per point); the
+        # running-maximum merge, which clamps, takes those beyond the float range.
+        two_u0 = 2.0 * u[0] * coef
+        two_u1 = 2.0 * u[1] * coef
+        a_c = a_s * coef
+        if not abs(two_u0) + abs(two_u1) + a_c < np.inf:
+            return -1.0
+        top, total, total0, total1 = _capped_2d(
+            data_t, start, nb, data[ref, 0], data[ref, 1], two_u0, two_u1, a_c, w
+        )
+        offsets[0] += total0
+        offsets[1] += total1
+    else:
+        _relative_logits(ref, u, a_s, data, data_t, start, nb, w)
+        top = -np.inf
+        total = 0.0
+        for k in range(nb):
+            e = w[k] * coef
+            top = fast_max(top, e)
+            w[k] = exp_flushed(e)
+            total += w[k]
+        if top <= LOGIT_CAP:
+            offset_sums(ref, data, data_t, start, nb, w, 1.0, offsets)
+    return total if top <= LOGIT_CAP else -1.0
+
+
+@jit
+def merge_block(ref, u, a_s, coef, data, data_t, start, nb, buf, acc, run_max, run_sum):
     """Merge the data points ``start .. start + nb`` into the running ``(max, sum,
     acc = weighted sum of x_k - x_r)``: ``acc`` in place, the new ``(max, sum)``
-    returned. Shared with the pruned kernel, which calls it on its kept runs."""
+    returned."""
     block_max = block_logits(ref, u, a_s, coef, data, data_t, start, nb, buf)
-    block_sum = exp_shifted_sum(buf, nb, block_max, bits)
+    block_sum = exp_shifted_sum(buf, nb, block_max)
     if block_max > run_max:
         shrink = np.exp(run_max - block_max)
         run_sum = run_sum * shrink + block_sum
@@ -195,6 +263,29 @@ def _logits_2d(data_t, start, nb, ref0, ref1, two_u0, two_u1, a_s, coef, out):
 
 
 @jit
+def _capped_2d(data_t, start, nb, ref0, ref1, two_u0, two_u1, a_c, w):
+    """:func:`capped_block` in ``d = 2``, with ``coef`` folded into ``two_u = 2 u coef``
+    and ``a_c = a_s coef``: returns ``(max logit, sum w, sum w dx0, sum w dx1)``."""
+    row0 = data_t[0, start : start + nb]
+    row1 = data_t[1, start : start + nb]
+    top = -np.inf
+    total = 0.0
+    total0 = 0.0
+    total1 = 0.0
+    for k in range(nb):
+        dx0 = row0[k] - ref0
+        dx1 = row1[k] - ref1
+        e = dx0 * (two_u0 - a_c * dx0) + dx1 * (two_u1 - a_c * dx1)
+        top = fast_max(top, e)
+        wk = exp_flushed(e)
+        w[k] = wk
+        total += wk
+        total0 += wk * dx0
+        total1 += wk * dx1
+    return top, total, total0, total1
+
+
+@jit
 def offset_sums_2d(w, data_t, start, nb, ref0, ref1):
     """``sum_k w_k (x_k - x_r)`` over ``start .. start + nb`` in ``d = 2``."""
     row0 = data_t[0, start : start + nb]
@@ -256,8 +347,7 @@ def log_weights_direct(x, alpha, scale, coef, data, data_t, block, out):
         if row_out[top] > 0.0:
             # Not the largest logit (see _moments_one): take the largest as reference.
             ref = top
-            for j in range(x.shape[1]):
-                u[j] = residual(x[m, j] * s, a_s, data[ref, j])
+            residual_at(x[m], ref, a_s, s, data, u)
             _relative_logits(ref, u, a_s, data, data_t, 0, n_data, row_out)
         for k in range(n_data):
             row_out[k] = min(row_out[k] * coef[m], _BIGGEST)
@@ -305,7 +395,10 @@ def knn_direct(x, scale, data_t, block, idx_out, sq_dist_out):
 
 
 @jit
-def _nearest_scaled(xm, a, data_t, buf):
+def nearest_scaled(xm, a, data_t, buf):
+    """Index of the data point nearest to ``xm / a`` by a scan of ``data_t (d, N)`` in
+    blocks of ``buf``'s length: the smallest rounded ``|xm - a x_k|^2``, ties to the
+    lowest index."""
     dim, n_data = data_t.shape
     block = buf.shape[0]
     best = np.inf

@@ -11,10 +11,12 @@ instead keep, per query and per data block, the summary
     M2  = sum_k e_k |dx_k - m_b|^2      (or the vector sum_k e_k (dx_k - m_b)((dx_k - m_b).v),
                                          or the matrix sum_k e_k (dx_k - m_b)(dx_k - m_b)^T)
 
-with ``e_k`` the block's ``exp(logit - max)``, the moment formed in a second pass
+with ``e_k`` the block's weights (``exp(logit)``, or ``exp(logit - max)`` in the
+running-maximum merge: :mod:`numdiff._kernels.direct`, whose block pass also
+gives the block's weighted offsets), the moment formed in a second pass
 over the block (still in cache) about the block's own mean, and merge blocks with
 the parallel-variance formula (Chan, Golub & LeVeque), after rescaling both to
-the common maximum:
+the common maximum (a no-op with the fixed shift):
 
     S = S_a + S_b,   m = m_a + delta S_b / S,   delta = m_b - m_a,
     M2 = M2_a + M2_b + |delta|^2 S_a S_b / S   (vector: delta (delta.v); matrix: delta delta^T).
@@ -34,8 +36,13 @@ rounding (``eps |x_r|``) is the very cancellation these kernels avoid.
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import _largest_logit, block_logits, offset_sums_2d, scaled_residual
-from numdiff._kernels.exact import residual
+from numdiff._kernels.direct import (
+    _largest_logit,
+    block_logits,
+    capped_block,
+    offset_sums,
+    residual_at,
+)
 from numdiff._kernels.jit import jit, jit_exact, jit_parallel
 from numdiff._kernels.vexp import exp_shifted_sum
 
@@ -54,7 +61,8 @@ def _diff(a, b):
 
 
 @jit_parallel
-def centred_moments_direct(x, alpha, scale, coef, data, data_t, block, v, mode, trace, vec, mat):
+def centred_moments_direct(x, alpha, scale, coef, data, data_t, refs, block, v, mode, trace, vec,
+                           mat):
     """Centred posterior second moments, by direct differences.
 
     Parameters
@@ -63,6 +71,8 @@ def centred_moments_direct(x, alpha, scale, coef, data, data_t, block, v, mode, 
     alpha, scale, coef : ndarray, shape (M,)
         As for :func:`numdiff._kernels.direct.mixture_moments_direct`.
     data, data_t : ndarray, shapes (N, d) and (d, N)
+    refs : ndarray of int64, shape (M,)
+        Each query's nearest point (:func:`numdiff._kernels.sweep.nearest_references`).
     block : int
         Data points per block of the merge.
     v : ndarray, shape (M, d)
@@ -81,7 +91,6 @@ def centred_moments_direct(x, alpha, scale, coef, data, data_t, block, v, mode, 
     n_groups = (n_query + QUERY_GROUP - 1) // QUERY_GROUP
     for g in prange(n_groups):
         buf = np.empty(block)
-        bits = np.empty(block, dtype=np.int64)
         proj = np.empty(block)
         u = np.empty(dim)
         mean = np.empty(dim)
@@ -96,19 +105,19 @@ def centred_moments_direct(x, alpha, scale, coef, data, data_t, block, v, mode, 
             a = alpha[m]
             s = scale[m]
             a_s = a * s
-            ref = scaled_residual(x[m], a_s, s, data, data_t, buf, u)
-            run_max, run_sum, m2 = _merge_centred(
-                ref, u, a_s, coef[m], data, data_t, vm, mode, buf, bits, proj,
+            ref = refs[m]
+            residual_at(x[m], ref, a_s, s, data, u)
+            run_max, run_sum, m2 = _merge_query(
+                ref, u, a_s, coef[m], data, data_t, vm, mode, buf, proj,
                 mean, mean_b, delta, acc, acc_b, cov, cov_b,
             )
             if run_max >= _BIGGEST:
                 # As in direct._moments_one: the search by rounded distances picked a
                 # point far below the largest logit; re-pick by the exact logits.
                 ref = _largest_logit(ref, u, a_s, data, data_t, buf)
-                for j in range(dim):
-                    u[j] = residual(x[m, j] * s, a_s, data[ref, j])
-                run_max, run_sum, m2 = _merge_centred(
-                    ref, u, a_s, coef[m], data, data_t, vm, mode, buf, bits, proj,
+                residual_at(x[m], ref, a_s, s, data, u)
+                run_max, run_sum, m2 = _merge_query(
+                    ref, u, a_s, coef[m], data, data_t, vm, mode, buf, proj,
                     mean, mean_b, delta, acc, acc_b, cov, cov_b,
                 )
             trace[m] = m2 / run_sum if mode != MODE_VECTOR else 0.0
@@ -122,15 +131,36 @@ def centred_moments_direct(x, alpha, scale, coef, data, data_t, block, v, mode, 
 
 
 @jit
+def _merge_query(
+    ref, u, a_s, coef, data, data_t, v, mode, buf, proj, mean, mean_b, delta, acc, acc_b, cov,
+    cov_b,
+):
+    """:func:`_merge_centred` unshifted, or with a running maximum when a logit
+    exceeds ``LOGIT_CAP``."""
+    run_max, run_sum, m2 = _merge_centred(
+        ref, u, a_s, coef, data, data_t, v, mode, True, buf, proj, mean, mean_b, delta, acc,
+        acc_b, cov, cov_b,
+    )
+    if run_sum < 0.0:
+        run_max, run_sum, m2 = _merge_centred(
+            ref, u, a_s, coef, data, data_t, v, mode, False, buf, proj, mean, mean_b, delta,
+            acc, acc_b, cov, cov_b,
+        )
+    return run_max, run_sum, m2
+
+
+@jit
 def _merge_centred(
-    ref, u, a_s, coef, data, data_t, v, mode, buf, bits, proj, mean, mean_b, delta, acc, acc_b,
-    cov, cov_b,
+    ref, u, a_s, coef, data, data_t, v, mode, capped, buf, proj, mean, mean_b, delta, acc,
+    acc_b, cov, cov_b,
 ):
     """Online ``(max, sum, mean, centred moment)`` over data blocks (module docstring).
 
     Returns ``(max, sum, M2)``; fills ``mean`` (the weighted mean of ``x_k - x_r``)
     and, by ``mode``, ``acc`` (``sum e_k (dx_k - m)((dx_k - m).v)``) or ``cov``,
-    all relative to the returned ``max``.
+    all relative to the returned ``max``. ``capped``: the weights are ``exp(logit)``
+    (``max = 0``), and the sum returned is ``-1`` if a logit exceeds ``LOGIT_CAP``;
+    otherwise each block is shifted by its maximum.
     """
     dim = u.shape[0]
     n_data = data.shape[0]
@@ -143,16 +173,33 @@ def _merge_centred(
     cov[:, :] = 0.0
     for start in range(0, n_data, block):
         nb = min(block, n_data - start)
-        block_max = block_logits(ref, u, a_s, coef, data, data_t, start, nb, buf)
-        if block_max == -np.inf:
-            continue  # every weight of this block is exactly 0
-        block_sum = exp_shifted_sum(buf, nb, block_max, bits)
-        m2_b = _block_moments(ref, data, data_t, start, nb, buf, block_sum, v, mode, proj,
-                              mean_b, acc_b, cov_b)
+        mean_b[:] = 0.0
+        if capped:
+            block_max = 0.0
+            block_sum = capped_block(ref, u, a_s, coef, data, data_t, start, nb, buf, mean_b)
+            if block_sum < 0.0:
+                return -np.inf, -1.0, 0.0
+        else:
+            block_max = block_logits(ref, u, a_s, coef, data, data_t, start, nb, buf)
+            if block_max == -np.inf:
+                continue  # every weight of this block is exactly 0
+            block_sum = exp_shifted_sum(buf, nb, block_max)
+            offset_sums(ref, data, data_t, start, nb, buf, 1.0, mean_b)
+        if block_sum == 0.0:
+            continue  # every weight flushed
+        for j in range(dim):
+            mean_b[j] /= block_sum
+        m2_b = _block_moments(ref, data, data_t, start, nb, buf, v, mode, proj, mean_b, acc_b,
+                              cov_b)
         # Chan's merge, both summaries rescaled to the common maximum.
-        new_max = max(run_max, block_max)
-        fa = np.exp(run_max - new_max)
-        fb = np.exp(block_max - new_max)
+        if block_max == run_max:
+            fa = 1.0
+            fb = 1.0
+        else:
+            new_max = max(run_max, block_max)
+            fa = np.exp(run_max - new_max)
+            fb = np.exp(block_max - new_max)
+            run_max = new_max
         sa = run_sum * fa
         sb = block_sum * fb
         total = sa + sb
@@ -174,29 +221,25 @@ def _merge_centred(
         growth = sb / total
         for j in range(dim):
             mean[j] += delta[j] * growth
-        run_max = new_max
         run_sum = total
     return run_max, run_sum, m2
 
 
 @jit
-def _block_moments(ref, data, data_t, start, nb, w, w_sum, v, mode, proj, mean_b, acc_b, cov_b):
-    """One block: its mean offset ``mean_b`` from ``x_r`` and its moment about that
-    mean (the scalar is returned; ``acc_b`` / ``cov_b`` filled by ``mode``).
-    ``w[:nb]`` are the block's weights, ``w_sum`` their sum."""
+def _block_moments(ref, data, data_t, start, nb, w, v, mode, proj, mean_b, acc_b, cov_b):
+    """One block's moment about its mean offset ``mean_b`` from ``x_r`` (the scalar is
+    returned; ``acc_b`` / ``cov_b`` filled by ``mode``). ``w[:nb]`` are the block's
+    weights."""
     dim = mean_b.shape[0]
-    if dim == 2 and mode != MODE_MATRIX:
-        return _block_moments_2d(ref, data, data_t, start, nb, w, w_sum, v, mode, mean_b, acc_b)
-    dim = mean_b.shape[0]
-    for j in range(dim):
-        ref_j = data[ref, j]
-        row = data_t[j, start : start + nb]
-        total = 0.0
-        for k in range(nb):
-            total += w[k] * (row[k] - ref_j)
-        mean_b[j] = total / w_sum
-    # Second pass, about the block's mean: sums of squares of centred offsets (the
-    # trace; not needed for the vector, whose callers use only Cov_w v).
+    if dim == 2 and mode == MODE_VECTOR:
+        acc_b[0], acc_b[1] = _projected_2d(w, data_t, start, nb, data[ref, 0], data[ref, 1],
+                                           mean_b[0], mean_b[1], v[0], v[1])
+        return 0.0
+    if dim == 2 and mode == MODE_TRACE:
+        return _centred_2d(w, data_t, start, nb, data[ref, 0], data[ref, 1], mean_b[0],
+                           mean_b[1])
+    # Sums of squares of centred offsets (the trace; not needed for the vector,
+    # whose callers use only Cov_w v).
     m2_b = 0.0
     for j in range(dim if mode != MODE_VECTOR else 0):
         ref_j = data[ref, j]
@@ -244,22 +287,6 @@ def _block_moments(ref, data, data_t, start, nb, w, w_sum, v, mode, proj, mean_b
                 cov_b[i, j] = total
                 cov_b[j, i] = total
     return m2_b
-
-
-@jit
-def _block_moments_2d(ref, data, data_t, start, nb, w, w_sum, v, mode, mean_b, acc_b):
-    """:func:`_block_moments` in ``d = 2`` (trace and vector modes): the mean in one
-    pass, the centred moment in a second, instead of ``2 d`` (+1) passes."""
-    total0, total1 = offset_sums_2d(w, data_t, start, nb, data[ref, 0], data[ref, 1])
-    m0 = total0 / w_sum
-    m1 = total1 / w_sum
-    mean_b[0] = m0
-    mean_b[1] = m1
-    if mode == MODE_VECTOR:
-        acc_b[0], acc_b[1] = _projected_2d(w, data_t, start, nb, data[ref, 0],
-                                           data[ref, 1], m0, m1, v[0], v[1])
-        return 0.0
-    return _centred_2d(w, data_t, start, nb, data[ref, 0], data[ref, 1], m0, m1)
 
 
 @jit

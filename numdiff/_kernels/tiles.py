@@ -42,7 +42,6 @@ def tile_weights(
     """
     n_rows, n_cols = tile.shape
     dim = block_data.shape[1]
-    bits = np.empty(n_cols, dtype=np.int64)
     for i in range(n_rows):
         a = alpha[i]
         coef = a / sigma2[i]
@@ -62,7 +61,7 @@ def tile_weights(
                         e += dx * (2.0 * u[i, j] - a * dx)
                     row[k] = 0.5 * coef * e
                 top = max(top, row[k])
-        total = exp_shifted_sum(row, n_cols, top, bits)
+        total = exp_shifted_sum(row, n_cols, top)
         block_max[i] = top
         block_sum[i] = total
         if refine[i]:

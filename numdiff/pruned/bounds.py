@@ -190,7 +190,7 @@ def walk(sx, a_s, k_s, u2_up, tree, levels, max_points, reached, b_reached, kept
 
 @jit
 def select_leaves(e_up, reached, n_reached, weight, log_weight, levels, deep_points, deep_top,
-                  kept, n_kept, kept_points, marginal, band, bits):
+                  kept, n_kept, kept_points, marginal, band):
     """Keep leaves in decreasing bound until the skipped ``sum n_leaf exp(e_up)`` is
     ``<= budget``.
 
@@ -214,8 +214,8 @@ def select_leaves(e_up, reached, n_reached, weight, log_weight, levels, deep_poi
     n_kept : int
     kept_points : float
         Points in ``kept[:n_kept]``.
-    marginal, band, bits : ndarray, shape (>= n_reached,)
-        Scratch (int64, float, int64).
+    marginal, band : ndarray, shape (>= n_reached,)
+        Scratch (int64, float).
 
     Returns
     -------
@@ -245,7 +245,7 @@ def select_leaves(e_up, reached, n_reached, weight, log_weight, levels, deep_poi
                 n_band += 1
             else:
                 deep_points += weight[leaf]
-    skipped = deep_points * np.exp(deep_below) + exp_shifted_sum(band, n_band, 0.0, bits)
+    skipped = deep_points * np.exp(deep_below) + exp_shifted_sum(band, n_band, 0.0)
     # The marginal leaves, smallest bound first, are skipped while the sum allows;
     # the rest are kept.
     order = np.argsort(e_up[marginal[:n_marginal]])

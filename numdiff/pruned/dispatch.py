@@ -44,7 +44,7 @@ GATE_SHARE = 0.125
 # queries); calls with fewer queries stay dense until an index exists.
 BUILD_QUERIES = 128
 # Data points per merge block (the dense kernel's DIRECT_BLOCK).
-BLOCK = 512
+BLOCK = 1024
 
 
 def mode_of(score):

@@ -4,12 +4,9 @@ For each query the plan (:mod:`numdiff.pruned.plan`) gives the kept leaves and t
 nearest point ``x_r``; the logits relative to ``x_r``, their scaling, the flushed
 ``exp`` and the ``(max, sum, weighted sum)`` merge are those of
 ``numdiff/_kernels/direct.py``, over the kept leaves only (runs of consecutive
-kept leaves in blocks of ``block`` points, as the dense kernel's blocks).
-Relative to the nearest point every logit is ``<= 0`` up to rounding, so the
-maximum is fixed at ``LOGIT_CAP`` (``exp`` below ``e^-100`` of it flushes, as
-below the block maximum in the dense kernel: ``N e^-99`` is far below ``2^-60``)
-and the blocks are plain sums; a query with a logit above the cap takes the
-dense kernel's running-maximum merge.
+kept leaves in blocks of ``block`` points, as the dense kernel's blocks):
+unshifted weights, and the running-maximum merge for a query with a logit above
+``LOGIT_CAP``.
 
 The skipped weights are at most ``2^-60`` of the kept sum, so ``D``, the score
 residual and ``log sum exp`` agree with the dense kernel to that relative amount
@@ -21,18 +18,13 @@ falls short of the largest logit by more than the float range).
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import _BIGGEST, _relative_logits, merge_block, offset_sums
+from numdiff._kernels.direct import _BIGGEST, capped_block, merge_block
 from numdiff._kernels.jit import jit, jit_parallel
-from numdiff._kernels.vexp import exp_shifted_sum
 from numdiff.pruned.plan import REJECTED, plan_query, plan_scratch
 
 # Queries per parallel task: scratch is allocated once per group, and the group's
 # queries, sorted by leaf, share the leaves in cache.
 QUERY_GROUP = 16
-# With the nearest point as reference every relative logit is <= 0 up to rounding,
-# so the kept blocks are summed with this fixed shift (no running maximum); a
-# query with a logit above it takes the running-maximum merge.
-LOGIT_CAP = 1.0
 # a_s = s alpha below the smallest normal float would round in the products.
 TINY_NORMAL = np.finfo(np.float64).tiny
 
@@ -56,10 +48,9 @@ def kept_runs(kept, n_kept, leaf_start, runs):
 
 
 @jit
-def merge_capped(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, runs, buf, bits,
-                 acc):
-    """``sum_k exp(e_k - LOGIT_CAP)`` and ``acc = sum_k exp(e_k - LOGIT_CAP) (x_k - x_r)``
-    over the kept leaves, or ``-1`` if a logit exceeds ``LOGIT_CAP``."""
+def merge_capped(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, runs, buf, acc):
+    """``sum_k exp(e_k)`` and ``acc = sum_k exp(e_k) (x_k - x_r)`` over the kept
+    leaves, or ``-1`` if a logit exceeds ``LOGIT_CAP``."""
     block = buf.shape[0]
     acc[:] = 0.0
     run_sum = 0.0
@@ -68,22 +59,15 @@ def merge_capped(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, 
         stop = runs[i, 1]
         for start in range(runs[i, 0], stop, block):
             nb = min(block, stop - start)
-            _relative_logits(ref, u, a_s, points, points_t, start, nb, buf)
-            over = 0.0
-            for k in range(nb):
-                e = buf[k] * coef
-                over += max(e - LOGIT_CAP, 0.0)
-                buf[k] = min(e, LOGIT_CAP)
-            if over > 0.0:
+            block_sum = capped_block(ref, u, a_s, coef, points, points_t, start, nb, buf, acc)
+            if block_sum < 0.0:
                 return -1.0
-            run_sum += exp_shifted_sum(buf, nb, LOGIT_CAP, bits)
-            offset_sums(ref, points, points_t, start, nb, buf, 1.0, acc)
+            run_sum += block_sum
     return run_sum
 
 
 @jit
-def merge_running(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, runs, buf, bits,
-                  acc):
+def merge_running(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, runs, buf, acc):
     """The dense kernel's merge with a running maximum, over the kept leaves; fills
     ``acc (d,)`` and returns ``(max, sum)``."""
     block = buf.shape[0]
@@ -96,7 +80,7 @@ def merge_running(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept,
         for start in range(runs[i, 0], stop, block):
             nb = min(block, stop - start)
             run_max, run_sum = merge_block(ref, u, a_s, coef, points, points_t, start, nb, buf,
-                                           bits, acc, run_max, run_sum)
+                                           acc, run_max, run_sum)
     return run_max, run_sum
 
 
@@ -136,10 +120,9 @@ def pruned_moments(
     n_groups = (n_order + QUERY_GROUP - 1) // QUERY_GROUP
     for g in prange(n_groups):
         scratch = plan_scratch(dim, n_leaves, block)
-        u, kept, buf = scratch[0], scratch[4], scratch[13]
+        u, kept, buf = scratch[0], scratch[4], scratch[12]
         sx = np.empty(dim)
         acc = np.empty(dim)
-        bits = np.empty(block, dtype=np.int64)
         runs = np.empty((n_leaves, 2), dtype=np.int64)
         for i in range(g * QUERY_GROUP, min(n_order, (g + 1) * QUERY_GROUP)):
             m = order[i]
@@ -155,15 +138,14 @@ def pruned_moments(
             )
             if ref == REJECTED:
                 continue
-            run_max = LOGIT_CAP
+            run_max = 0.0
             run_sum = merge_capped(
-                ref, u, a_s, coef[m], points, points_t, leaf_start, kept, n_kept, runs, buf,
-                bits, acc,
+                ref, u, a_s, coef[m], points, points_t, leaf_start, kept, n_kept, runs, buf, acc,
             )
             if run_sum < 0.0:
                 run_max, run_sum = merge_running(
                     ref, u, a_s, coef[m], points, points_t, leaf_start, kept, n_kept, runs, buf,
-                    bits, acc,
+                    acc,
                 )
                 if run_max >= _BIGGEST:
                     continue

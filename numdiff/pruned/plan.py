@@ -38,12 +38,12 @@ STACK = 130
 @jit
 def plan_scratch(dim, n_leaves, block):
     """Per-thread scratch of :func:`plan_query`: ``(u, reached, b_reached, e_up, kept,
-    marginal, band, band_bits, stack, heap_b, heap_code, best, best_sq, buf)``."""
+    marginal, band, stack, heap_b, heap_code, best, best_sq, buf)``."""
     return (
         np.empty(dim), np.empty(n_leaves, dtype=np.int64), np.empty(n_leaves),
         np.empty(n_leaves), np.empty(n_leaves, dtype=np.int64),
         np.empty(n_leaves, dtype=np.int64), np.empty(n_leaves),
-        np.empty(n_leaves, dtype=np.int64), np.empty(STACK, dtype=np.int64),
+        np.empty(STACK, dtype=np.int64),
         np.empty(2 * n_leaves), np.empty(2 * n_leaves, dtype=np.int64),
         np.empty(1, dtype=np.int64), np.empty(1), np.empty(block),
     )
@@ -60,7 +60,7 @@ def reference_residual(sx, a_s, points, ref, u):
 def _select(sx, a_s, k_s, tree, levels, max_points, scratch):
     """Walk and selection relative to the reference ``u`` (``scratch[0]``); a walk
     stopped early returns its lower count of kept points, above ``max_points``."""
-    u, reached, b_reached, e_up, kept, marginal, band, band_bits, stack = scratch[:9]
+    u, reached, b_reached, e_up, kept, marginal, band, stack = scratch[:8]
     shrink = box_shrink(sx.shape[0])
     u2_up = residual_upper(u)
     n_reached, n_kept, kept_points, deep_points, deep_top, complete = walk(
@@ -72,7 +72,7 @@ def _select(sx, a_s, k_s, tree, levels, max_points, scratch):
         e_up[i] = logit_bound(u2_up, k_s, b_reached[i], shrink)
     return select_leaves(
         e_up, reached, n_reached, tree.leaf_weight, tree.log_weight, levels, deep_points,
-        deep_top, kept, n_kept, kept_points, marginal, band, band_bits,
+        deep_top, kept, n_kept, kept_points, marginal, band,
     )
 
 
@@ -80,7 +80,7 @@ def _select(sx, a_s, k_s, tree, levels, max_points, scratch):
 def _nearest_kept(sx, a_s, tree, n_kept, scratch):
     """Complete the nearest point (``best``, ``best_sq`` of the scratch) over the kept
     leaves, which hold it (its leaf's bound is ``+inf`` relative to any reference)."""
-    kept, best, best_sq, buf = scratch[4], scratch[11], scratch[12], scratch[13]
+    kept, best, best_sq, buf = scratch[4], scratch[10], scratch[11], scratch[12]
     shrink = box_shrink(sx.shape[0])
     leaf_start = tree.leaf_start
     for i in range(n_kept):
@@ -137,7 +137,7 @@ def plan_query(sx, a_s, k_s, first, tree, levels, max_points, scratch, node_effo
         the logits relative to it).
     """
     u = scratch[0]
-    heap_b, heap_code, best, best_sq, buf = scratch[9:]
+    heap_b, heap_code, best, best_sq, buf = scratch[8:]
     leaf_start = tree.leaf_start
     best[0] = -1
     best_sq[0] = np.inf

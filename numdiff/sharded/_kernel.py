@@ -18,9 +18,9 @@ from numdiff._kernels.direct import (
     QUERY_GROUP,
     _largest_logit,
     _merge_blocks,
+    residual_at,
     scaled_residual,
 )
-from numdiff._kernels.exact import residual
 from numdiff._kernels.jit import jit_parallel
 
 
@@ -33,23 +33,19 @@ def reference_moments(x, alpha, scale, coef, data, data_t, block, ref, rel, shif
     n_groups = (n_query + QUERY_GROUP - 1) // QUERY_GROUP
     for g in prange(n_groups):
         buf = np.empty(block)
-        bits = np.empty(block, dtype=np.int64)
         u = np.empty(dim)
         acc = np.empty(dim)
         for m in range(g * QUERY_GROUP, min(n_query, (g + 1) * QUERY_GROUP)):
             s = scale[m]
             a_s = alpha[m] * s
             r = scaled_residual(x[m], a_s, s, data, data_t, buf, u)
-            run_max, run_sum = _merge_blocks(r, u, a_s, coef[m], data, data_t, buf, bits, acc)
+            run_max, run_sum = _merge_blocks(r, u, a_s, coef[m], data, data_t, buf, acc)
             if run_max >= _BIGGEST:
                 # As in the in-process kernel: the search by rounded distances missed
                 # the largest logit by more than the float range; re-pick and merge.
                 r = _largest_logit(r, u, a_s, data, data_t, buf)
-                for j in range(dim):
-                    u[j] = residual(x[m, j] * s, a_s, data[r, j])
-                run_max, run_sum = _merge_blocks(
-                    r, u, a_s, coef[m], data, data_t, buf, bits, acc
-                )
+                residual_at(x[m], r, a_s, s, data, u)
+                run_max, run_sum = _merge_blocks(r, u, a_s, coef[m], data, data_t, buf, acc)
             ref[m] = r
             rel[m] = run_max + np.log(run_sum)
             for j in range(dim):
