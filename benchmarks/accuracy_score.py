@@ -14,6 +14,11 @@ passes; ``inf``: NaN, a wrong infinity or a wrong selection):
    (derandomised), grouped by data family and by ``sigma2`` range, against the bounds
    derived there from the condition number (``condition_bounds``, ``C = 64``), with
    the number of cases above 1.
+3. The derivatives (``jacobian`` of the denoiser and of the score, ``jvp``,
+   ``divergence``) on the hard cases of tests/numdiff/test_score_derivatives_oracle.py
+   at ``d = 2, 3`` (direct kernel) and ``d = 24`` (BLAS path; ``jacobian`` there is the
+   dense direct route), against that file's bounds (``64 eps`` of ``alpha A /
+   sigma2`` plus the weights' sensitivity to logit rounding).
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import numdiff as nd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "numdiff"))
+import test_score_derivatives_oracle as derivatives
 import test_score_fuzz as fuzz
 import test_score_oracle as oracle
 
@@ -127,6 +135,67 @@ def fuzz_table(n_cases):
                   + " ".join(f"{_fmt(worst[family][k]):>11}" for k in keys))
 
 
+def derivative_cases():
+    """(family, d, data, t, x) of the derivative oracle's hard cases (same seeds)."""
+    tiny = derivatives.ou_time_for_sigma2
+    for d in (2, 3, 24):
+        rng = np.random.default_rng(d)
+        data = rng.standard_normal((10, d))
+        data[5] = data[0] + 2e-5 * rng.standard_normal(d) / math.sqrt(d)
+        t = tiny(1e-10)
+        yield "sigma2=1e-10 near data", d, data, t, (
+            math.exp(-t) * data[[0, 0, 3]] + 1e-5 * rng.standard_normal((3, d)))
+        rng = np.random.default_rng(10 + d)
+        data = rng.standard_normal((10, d))
+        x = 1e4 * rng.standard_normal((2, d)) / math.sqrt(d)
+        for t in (0.05, 1.0, 8.0):
+            yield "|x| ~ 1e4", d, data, t, x
+        rng = np.random.default_rng(20 + d)
+        base = rng.standard_normal((4, d))
+        data = np.concatenate([base, base, base[:1]])
+        x = rng.standard_normal((3, d))
+        for t in (tiny(1e-6), 0.3, 3.0):
+            yield "duplicated points", d, data, t, x
+        rng = np.random.default_rng(40 + d)
+        data = 1e6 + rng.standard_normal((8, d))
+        for t in (tiny(1e-10), tiny(1e-4), 0.2, 2.0):
+            alpha, sigma = math.exp(-t), math.sqrt(-math.expm1(-2 * t))
+            yield "off-centre data (+1e6)", d, data, t, (
+                alpha * data[:2] + sigma * rng.standard_normal((2, d)))
+
+
+def jacobian_scale_error(data, t, x):
+    """Worst ``|jacobian - exact|`` over entries and queries, in units of ``eps alpha R^2
+    / sigma2`` (``R = max_k |x_k - D|``, the scale of test_score_derivatives.py)."""
+    f = nd.EmpiricalScore(data, nd.OU())
+    alpha, sigma2 = float(nd.OU().alpha(t)), float(nd.OU().sigma2(t))
+    jac, den = f.jacobian(t, x), f.denoise(t, x)
+    worst = 0.0
+    for m in range(x.shape[0]):
+        cov, _, _ = derivatives.exact_covariance(data, alpha, sigma2, x[m])
+        scale = alpha * np.abs(data - den[m]).max() ** 2 / sigma2
+        worst = max(worst, np.abs(jac[m] - alpha / sigma2 * cov).max() / (derivatives.EPS * scale))
+    return worst
+
+
+def derivative_table():
+    keys = ("jacobian", "jacobian_score", "jvp", "divergence")
+    print("\n3. Derivatives on the hard cases against the oracle file's bounds (C = 64); last")
+    print("   column: the jacobian's error in units of eps alpha R^2 / sigma2 (where error /")
+    print("   bound is near 1 the exact entries lie below e^-100 of that scale: flushed to 0)")
+    print(f"{'case':<26} {'d':>3} " + " ".join(f"{k:>15}" for k in keys) + f" {'jac/(eps sc)':>13}")
+    worst = defaultdict(lambda: dict.fromkeys((*keys, "scale"), 0.0))
+    for name, d, data, t, x in derivative_cases():
+        err = derivatives.derivative_errors(data, t, x)
+        err["scale"] = jacobian_scale_error(data, t, x)
+        for key in (*keys, "scale"):
+            worst[name, d][key] = max(worst[name, d][key], err[key])
+            worst["worst", d][key] = max(worst["worst", d][key], err[key])
+    for (name, d), err in sorted(worst.items(), key=lambda item: (item[0][1], item[0][0] == "worst")):
+        print(f"{name:<26} {d:>3} " + " ".join(f"{_fmt(err[k]):>15}" for k in keys)
+              + f" {_fmt(err['scale']):>13}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fuzz", type=int, default=300, help="fuzz cases per kernel")
@@ -134,6 +203,7 @@ def main():
     warnings.simplefilter("ignore", RuntimeWarning)
     oracle_table()
     fuzz_table(args.fuzz)
+    derivative_table()
 
 
 if __name__ == "__main__":
