@@ -163,12 +163,16 @@ def capped_block(ref, u, a_s, coef, data, data_t, start, nb, w, offsets):
     pass over the block in ``d = 2``, two otherwise. Shared with the pruned kernel,
     which calls it on its kept runs."""
     if u.shape[0] == 2:
-        # coef folded into the constants (one multiplication fewer per point); the
-        # running-maximum merge, which clamps, takes those beyond the float range.
+        # coef folded into the constants (one multiplication fewer per point). Each of
+        # the two terms of a logit could then overflow on its own, and with opposite
+        # signs make a NaN, so the fold is taken only where it cannot: the scale
+        # keeps a_s |x_k| < 1, hence |dx_k| < 2 / a_s and every term below `reach`.
+        # Beyond, the running-maximum merge (which clamps) takes the query.
         two_u0 = 2.0 * u[0] * coef
         two_u1 = 2.0 * u[1] * coef
         a_c = a_s * coef
-        if not abs(two_u0) + abs(two_u1) + a_c < np.inf:
+        reach = (2.0 * (abs(two_u0) + abs(two_u1)) + 4.0 * a_c / a_s) / a_s
+        if not reach < 1e300:
             return -1.0
         top, total, total0, total1 = _capped_2d(
             data_t, start, nb, data[ref, 0], data[ref, 1], two_u0, two_u1, a_c, w

@@ -17,9 +17,11 @@ logits and the weighted sums (one pass over a block instead of three):
 * ``2^k`` from the bits of the shifted sum, by integer shift and add.
 
 Measured: <= 1.3e-16 from the exact value on [-100, 0] (tests/numdiff/test_kernels_vexp.py).
-Arguments below ``-FLUSH`` (``-inf`` and NaN included) give exactly 0: such
-weights are negligible next to the reference weight and would otherwise become
-denormals downstream. The reduction is compiled without ``reassoc``, which would
+Arguments below ``-FLUSH`` (``-inf`` included) give exactly 0: such weights are
+negligible next to the reference weight and would otherwise become denormals
+downstream. A NaN read from memory also gives 0; one formed by arithmetic that
+LLVM may assume NaN-free (the callers' fast-math flags) need not, so callers
+must not form NaNs (``capped_block`` rules out the overflow that would). The reduction is compiled without ``reassoc``, which would
 fold ``(y - k*hi) - k*lo`` and ``(t - shift)``; LLVM keeps those flags per
 instruction when it inlines the function into loops compiled with them.
 """
@@ -69,7 +71,7 @@ def _float_bits(typingctx, value):
 
 @jit_exact
 def exp_flushed(y):
-    """``e^y`` for ``y <= 709``, exactly 0 for ``y < -FLUSH`` (and for NaN)."""
+    """``e^y`` for ``y <= 709``, exactly 0 for ``y < -FLUSH`` (module docstring on NaN)."""
     t = y * _LOG2E + _ROUNDER
     k = t - _ROUNDER
     r = (y - k * _LN2_HI) - k * _LN2_LO

@@ -104,6 +104,18 @@ def test_constants_beyond_the_float_range_take_the_running_merge():
     assert shift == 0.0 and total == 1.0 and np.all(acc == 0.0)  # only x_r has weight
 
 
+def test_folded_terms_that_could_overflow_apart_take_the_running_merge():
+    """Finite folded constants whose two terms overflow with opposite signs (``dx =
+    (1e10, 1e10)``, ``2 u coef = (2e300, -2e300)``: ``inf - inf``, a NaN logit) are
+    beyond the fold's reach bound: the block refuses before forming any logit."""
+    data = np.array([[1e10, 1e10], [0.0, 0.0], [1e-3, 1e-3]])
+    u = np.array([1e300, -1e300])
+    w = np.full(3, 7.0)
+    assert capped_block(1, u, 1e-12, 1.0, data, np.ascontiguousarray(data.T), 0, 3, w,
+                        np.zeros(2)) == -1.0
+    assert np.all(w == 7.0)  # refused up front, not after a pass that met the NaN
+
+
 @pytest.mark.parametrize("dim", [2, 3])
 @pytest.mark.parametrize("mode", [MODE_TRACE, MODE_VECTOR])
 def test_both_centred_merges_match_the_oracle_and_each_other(dim, mode):

@@ -71,7 +71,8 @@ def test_flushes_below_threshold_and_keeps_exact_points():
 
 
 def test_nan_gives_zero_and_positive_arguments_are_exact():
-    """NaN is flushed like -inf; up to 709 the power of two is still formed exactly."""
+    """A NaN read from memory is flushed like -inf; up to 709 the power of two is still
+    formed exactly."""
     got = _call(np.array([math.nan, 0.0]))
     assert got[0] == 0.0 and got[1] == 1.0
     x = np.array([1.0, 50.5, 700.0])
