@@ -403,34 +403,14 @@ def nearest_scaled(xm, a, data_t, buf):
     """Index of the data point nearest to ``xm / a`` by a scan of ``data_t (d, N)`` in
     blocks of ``buf``'s length: the smallest rounded ``|xm - a x_k|^2``, ties to the
     lowest index."""
-    dim, n_data = data_t.shape
+    n_data = data_t.shape[1]
     block = buf.shape[0]
     best = np.inf
     best_k = 0
     for start in range(0, n_data, block):
         nb = min(block, n_data - start)
         # A min reduction vectorises; locating it afterwards is a short scan.
-        block_best = np.inf
-        if dim == 2:  # one pass (see block_logits)
-            x0, x1 = xm[0], xm[1]
-            row0 = data_t[0, start : start + nb]
-            row1 = data_t[1, start : start + nb]
-            for k in range(nb):
-                diff0 = x0 - a * row0[k]
-                diff1 = x1 - a * row1[k]
-                sq = diff0 * diff0 + diff1 * diff1
-                buf[k] = sq
-                block_best = fast_min(block_best, sq)
-        else:
-            buf[:nb] = 0.0
-            for j in range(dim):
-                row = data_t[j, start : start + nb]
-                xj = xm[j]
-                for k in range(nb):
-                    diff = xj - a * row[k]
-                    buf[k] += diff * diff
-            for k in range(nb):
-                block_best = fast_min(block_best, buf[k])
+        block_best = scaled_sq_distances(xm, a, data_t, start, nb, buf)
         if block_best < best:
             best = block_best
             for k in range(nb):
@@ -438,3 +418,33 @@ def nearest_scaled(xm, a, data_t, buf):
                     best_k = start + k
                     break
     return best_k
+
+
+@jit
+def scaled_sq_distances(xm, a, data_t, start, nb, buf):
+    """``buf[:nb]`` = the rounded ``|xm - a x_k|^2`` of the points ``start .. start +
+    nb`` of ``data_t (d, N)``; returns their minimum. The one expression by which the
+    reference points are chosen (the scan above, the sweep of ``sweep.py``)."""
+    dim = xm.shape[0]
+    least = np.inf
+    if dim == 2:  # one pass (see block_logits)
+        x0, x1 = xm[0], xm[1]
+        row0 = data_t[0, start : start + nb]
+        row1 = data_t[1, start : start + nb]
+        for k in range(nb):
+            diff0 = x0 - a * row0[k]
+            diff1 = x1 - a * row1[k]
+            sq = diff0 * diff0 + diff1 * diff1
+            buf[k] = sq
+            least = fast_min(least, sq)
+        return least
+    buf[:nb] = 0.0
+    for j in range(dim):
+        row = data_t[j, start : start + nb]
+        xj = xm[j]
+        for k in range(nb):
+            diff = xj - a * row[k]
+            buf[k] += diff * diff
+    for k in range(nb):
+        least = fast_min(least, buf[k])
+    return least

@@ -10,20 +10,21 @@ distance so far (about ``sqrt(N)`` points for a query near 2-D data). Queries fa
 from the data (early sampling steps) still visit every chunk, each a vectorised
 loop as in the scan.
 
-The sweep finds what the scan finds: the same rounded squared distances (the same
-expression), the smallest, ties to the lowest data index. It stops a direction
-only when ``fl(gap^2) > best``; every point beyond has ``|gap|`` at least as large
-(``fl(a x_k0)`` and the subtraction are monotone in ``x_k0``), and its rounded
-squared distance, a rounded sum that includes ``fl(gap^2)``, is at least that, so
-no point that could win or tie is skipped.
+The sweep finds what the scan finds: the same rounded squared distances (one
+function computes them for both, ``scaled_sq_distances``), the smallest, ties to
+the lowest data index. It stops a direction only when ``fl(gap^2) > best``, the
+gap formed by the same expression as the first coordinate's difference there;
+every point beyond has ``|gap|`` at least as large (``x0 - a x_k0`` is monotone in
+``x_k0``, rounded or fused), and its rounded squared distance, a rounded sum of
+``fl(gap^2)`` or ``gap^2`` and non-negative terms, is at least ``fl(gap^2)``, so no
+point that could win or tie is skipped.
 """
 
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import nearest_scaled
+from numdiff._kernels.direct import nearest_scaled, scaled_sq_distances
 from numdiff._kernels.jit import jit, jit_parallel
-from numdiff._kernels.minmax import fast_min
 
 # The sweep pays off where the band of candidates is thin: up to this dimension
 # (at d = 8 a 1-D band holds most of the data), and from this many points.
@@ -104,18 +105,8 @@ def _sweep(xm, a, order, sorted_t, buf):
 @jit
 def _chunk(xm, a, order, sorted_t, start, stop, buf, best, best_k):
     """Fold the sorted points ``start .. stop`` into ``(best, best_k)``."""
-    dim = xm.shape[0]
     nb = stop - start
-    buf[:nb] = 0.0
-    for j in range(dim):
-        row = sorted_t[j, start:stop]
-        xj = xm[j]
-        for k in range(nb):
-            diff = xj - a * row[k]
-            buf[k] += diff * diff
-    chunk_best = np.inf
-    for k in range(nb):
-        chunk_best = fast_min(chunk_best, buf[k])
+    chunk_best = scaled_sq_distances(xm, a, sorted_t, start, nb, buf)
     if chunk_best <= best:
         for k in range(nb):
             if buf[k] == chunk_best and (chunk_best < best or order[start + k] < best_k):
