@@ -128,30 +128,40 @@ def _merge_blocks(ref, u, a_s, coef, data, data_t, buf, acc):
     their weighted sum of ``x_k - x_r``: shift 0, or a running maximum when a logit
     exceeds ``LOGIT_CAP``."""
     n_data = data.shape[0]
-    block = buf.shape[0]
     acc[:] = 0.0
-    run_sum = 0.0
-    for start in range(0, n_data, block):
-        nb = min(block, n_data - start)
-        block_sum = capped_block(ref, u, a_s, coef, data, data_t, start, nb, buf, acc)
-        if block_sum < 0.0:
-            return merge_running(ref, u, a_s, coef, data, data_t, 0, n_data, buf, acc)
-        run_sum += block_sum
-    return 0.0, run_sum
+    run_sum = capped_run(ref, u, a_s, coef, data, data_t, 0, n_data, buf, acc)
+    if run_sum >= 0.0:
+        return 0.0, run_sum
+    acc[:] = 0.0
+    return running_run(ref, u, a_s, coef, data, data_t, 0, n_data, buf, acc, -np.inf, 0.0)
 
 
 @jit
-def merge_running(ref, u, a_s, coef, data, data_t, start, stop, buf, acc):
-    """The running-maximum merge of the data points ``start .. stop``: resets ``acc``,
-    fills it and returns ``(max, sum)``."""
+def capped_run(ref, u, a_s, coef, data, data_t, start, stop, buf, acc):
+    """:func:`capped_block` over the data points ``start .. stop`` in blocks of ``buf``'s
+    length: ``acc +=`` their weighted offsets; returns the sum of their weights, or
+    ``-1`` when a logit exceeds ``LOGIT_CAP``. Shared with the pruned kernel, which
+    calls it on its runs of kept leaves."""
     block = buf.shape[0]
-    acc[:] = 0.0
-    run_max = -np.inf
-    run_sum = 0.0
+    total = 0.0
     for first in range(start, stop, block):
-        nb = min(block, stop - first)
-        run_max, run_sum = merge_block(ref, u, a_s, coef, data, data_t, first, nb, buf, acc,
-                                       run_max, run_sum)
+        block_sum = capped_block(ref, u, a_s, coef, data, data_t, first,
+                                 min(block, stop - first), buf, acc)
+        if block_sum < 0.0:
+            return -1.0
+        total += block_sum
+    return total
+
+
+@jit
+def running_run(ref, u, a_s, coef, data, data_t, start, stop, buf, acc, run_max, run_sum):
+    """:func:`merge_block` over the data points ``start .. stop`` in blocks of ``buf``'s
+    length, continuing the running ``(max, sum, acc)``; returns the new ``(max,
+    sum)``. Shared with the pruned kernel."""
+    block = buf.shape[0]
+    for first in range(start, stop, block):
+        run_max, run_sum = merge_block(ref, u, a_s, coef, data, data_t, first,
+                                       min(block, stop - first), buf, acc, run_max, run_sum)
     return run_max, run_sum
 
 
@@ -160,8 +170,7 @@ def capped_block(ref, u, a_s, coef, data, data_t, start, nb, w, offsets):
     """Weights ``w[:nb] = exp(e_k)`` of the data points ``start .. start + nb``,
     ``offsets += sum_k w_k (x_k - x_r)``; returns ``sum_k w_k``, or ``-1`` when a
     logit exceeds ``LOGIT_CAP`` (``w`` and ``offsets`` are then meaningless). One
-    pass over the block in ``d = 2``, two otherwise. Shared with the pruned kernel,
-    which calls it on its kept runs."""
+    pass over the block in ``d = 2``, two otherwise."""
     if u.shape[0] == 2:
         # coef folded into the constants (one multiplication fewer per point). Each of
         # the two terms of a logit could then overflow on its own, and with opposite

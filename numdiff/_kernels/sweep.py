@@ -24,7 +24,7 @@ point that could win or tie is skipped.
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import nearest_scaled, scaled_sq_distances
+from numdiff._kernels.direct import QUERY_GROUP, nearest_scaled, scaled_sq_distances
 from numdiff._kernels.jit import jit, jit_parallel
 
 # Where the sweep pays off: the band of candidates is thin in low dimension, and
@@ -58,16 +58,20 @@ def nearest_references(x, alpha, scale, data_t, order, sorted_t, block, refs):
     and ``(d, 0)``) for a scan of ``data_t (d, N)`` in blocks of ``block``.
     """
     n_query, dim = x.shape
-    for m in prange(n_query):
+    # Queries in groups, scratch allocated once per group (as in the direct kernels).
+    n_groups = (n_query + QUERY_GROUP - 1) // QUERY_GROUP
+    for g in prange(n_groups):
         sx = np.empty(dim)
-        s = scale[m]
-        for j in range(dim):
-            sx[j] = x[m, j] * s
-        a_s = alpha[m] * s
-        if order.shape[0] > 0:
-            refs[m] = _sweep(sx, a_s, order, sorted_t, np.empty(CHUNK_MAX))
-        else:
-            refs[m] = nearest_scaled(sx, a_s, data_t, np.empty(block))
+        buf = np.empty(CHUNK_MAX if order.shape[0] > 0 else block)
+        for m in range(g * QUERY_GROUP, min(n_query, (g + 1) * QUERY_GROUP)):
+            s = scale[m]
+            for j in range(dim):
+                sx[j] = x[m, j] * s
+            a_s = alpha[m] * s
+            if order.shape[0] > 0:
+                refs[m] = _sweep(sx, a_s, order, sorted_t, buf)
+            else:
+                refs[m] = nearest_scaled(sx, a_s, data_t, buf)
 
 
 @jit

@@ -18,7 +18,7 @@ falls short of the largest logit by more than the float range).
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import _BIGGEST, capped_block, merge_block
+from numdiff._kernels.direct import _BIGGEST, capped_run, running_run
 from numdiff._kernels.jit import jit, jit_parallel
 from numdiff.pruned.plan import REJECTED, plan_query, plan_scratch
 
@@ -51,18 +51,14 @@ def kept_runs(kept, n_kept, leaf_start, runs):
 def merge_capped(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, runs, buf, acc):
     """``sum_k exp(e_k)`` and ``acc = sum_k exp(e_k) (x_k - x_r)`` over the kept
     leaves, or ``-1`` if a logit exceeds ``LOGIT_CAP``."""
-    block = buf.shape[0]
     acc[:] = 0.0
     run_sum = 0.0
     n_runs = kept_runs(kept, n_kept, leaf_start, runs)
     for i in range(n_runs):
-        stop = runs[i, 1]
-        for start in range(runs[i, 0], stop, block):
-            nb = min(block, stop - start)
-            block_sum = capped_block(ref, u, a_s, coef, points, points_t, start, nb, buf, acc)
-            if block_sum < 0.0:
-                return -1.0
-            run_sum += block_sum
+        part = capped_run(ref, u, a_s, coef, points, points_t, runs[i, 0], runs[i, 1], buf, acc)
+        if part < 0.0:
+            return -1.0
+        run_sum += part
     return run_sum
 
 
@@ -70,17 +66,13 @@ def merge_capped(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, 
 def merge_running(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept, runs, buf, acc):
     """The dense kernel's merge with a running maximum, over the kept leaves; fills
     ``acc (d,)`` and returns ``(max, sum)``."""
-    block = buf.shape[0]
     acc[:] = 0.0
     run_max = -np.inf
     run_sum = 0.0
     n_runs = kept_runs(kept, n_kept, leaf_start, runs)
     for i in range(n_runs):
-        stop = runs[i, 1]
-        for start in range(runs[i, 0], stop, block):
-            nb = min(block, stop - start)
-            run_max, run_sum = merge_block(ref, u, a_s, coef, points, points_t, start, nb, buf,
-                                           acc, run_max, run_sum)
+        run_max, run_sum = running_run(ref, u, a_s, coef, points, points_t, runs[i, 0],
+                                       runs[i, 1], buf, acc, run_max, run_sum)
     return run_max, run_sum
 
 

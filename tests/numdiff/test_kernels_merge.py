@@ -10,7 +10,7 @@ it is accurate to ``1e-15`` relative; tolerance ``1e-12`` of the data scale.
 import numpy as np
 import pytest
 
-from numdiff._kernels.direct import LOGIT_CAP, _merge_blocks, capped_block, merge_running
+from numdiff._kernels.direct import LOGIT_CAP, _merge_blocks, capped_block, running_run
 from numdiff._kernels.second_moments import MODE_TRACE, MODE_VECTOR, _merge_centred
 
 TOL = 1e-12
@@ -99,8 +99,9 @@ def test_constants_beyond_the_float_range_take_the_running_merge():
     u = x - alpha * data[ref]
     huge = np.finfo(np.float64).max
     assert capped_block(ref, u, alpha, huge, data, data_t, 0, 40, np.empty(40), np.zeros(2)) == -1.0
-    acc = np.empty(2)
-    shift, total = merge_running(ref, u, alpha, huge, data, data_t, 0, 40, np.empty(64), acc)
+    acc = np.zeros(2)
+    shift, total = running_run(ref, u, alpha, huge, data, data_t, 0, 40, np.empty(64), acc,
+                               -np.inf, 0.0)
     assert shift == 0.0 and total == 1.0 and np.all(acc == 0.0)  # only x_r has weight
 
 
