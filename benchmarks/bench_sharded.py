@@ -36,7 +36,7 @@ from functools import partial
 import numpy as np
 
 import numdiff as nd
-from numdiff.score import DIRECT_MAX_DIM
+from numdiff.engines.limits import DIRECT_MAX_DIM
 from numdiff.sharded import ShardedScore, traffic
 from numdiff.sharded._merge import merge_absolute, merge_from_reference
 
@@ -129,8 +129,8 @@ def merge_seconds(n_query, dim, shards, repeats):
         merge = partial(merge_absolute, logsum, points, shift)
     else:
         probe = nd.EmpiricalScore(points[:, 0], nd.OU())
-        alpha, sigma2 = probe._alpha_sigma2(TIME, n_query)
-        scales = probe._scales(x, alpha, sigma2)
+        alpha, sigma2 = probe._prepare(TIME, x)[1:]
+        scales = probe.keys.scales(x, alpha, sigma2)
         merge = partial(merge_from_reference, x, alpha, scales, logsum, points, shift)
     return best_seconds(merge, repeats) / (n_query * shards)
 

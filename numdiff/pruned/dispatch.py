@@ -1,7 +1,8 @@
 """Choosing between the pruned and the dense path, and running the pruned one.
 
-:class:`~numdiff.score.EmpiricalScore` calls :func:`moments`, :func:`top_weights`
-and :func:`nearest` first; each returns ``False`` / ``None`` when it takes no
+:class:`~numdiff.engines.dispatch.Dispatcher` calls :func:`moments`,
+:func:`top_weights` and :func:`nearest` first, with the model's key set and
+pruning mode; each returns ``False`` / ``None`` when it takes no
 query, and the caller's dense code then runs on the whole input exactly as
 without pruning. Otherwise the pruned kernel fills the queries it takes and the
 dense code runs on the others (for the direct kernel per query bit for bit as in
@@ -47,20 +48,20 @@ BUILD_QUERIES = 128
 BLOCK = 1024
 
 
-def mode_of(score):
-    """The score's ``pruning`` setting, validated."""
-    mode = getattr(score, "pruning", "auto")
+def check_mode(mode):
+    """``mode`` (a model's ``pruning`` setting), validated."""
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"pruning must be one of {MODES}; got {mode!r}")
     return mode
 
 
 def index_of(score, leaf_size=None):
-    """The score's :class:`~numdiff.pruned.index.LeafIndex`, built on first use.
+    """The :class:`~numdiff.pruned.index.LeafIndex` of a model's keys, built on first use.
 
     Parameters
     ----------
-    score : EmpiricalScore
+    score : EmpiricalScore or KeySet
+        A model (its ``keys``) or a :class:`~numdiff.engines.keys.KeySet`.
     leaf_size : int, optional
         Rebuild with this many points per leaf at most (default: keep the index,
         or build it with :func:`~numdiff.pruned.index.default_leaf_size`).
@@ -69,10 +70,11 @@ def index_of(score, leaf_size=None):
     -------
     LeafIndex
     """
-    index = getattr(score, "_pruned_index", None)
+    keys = getattr(score, "keys", score)
+    index = keys.pruned_index
     if index is None or leaf_size is not None:
-        index = build_index(score.data, leaf_size)
-        score._pruned_index = index
+        index = build_index(keys.data, leaf_size)
+        keys.pruned_index = index
     return index
 
 
@@ -82,26 +84,26 @@ def _tree(index):
     return tree, selection_levels(SKIP_MASS, tree.leaf_weight)
 
 
-def _usable(score, n_query, mode):
+def _usable(keys, n_query, mode):
     """Whether the pruned path may be tried at all."""
     if mode == "off" or n_query == 0:
         return False
     if mode == "always":
         return True
-    if getattr(score, "_pruned_index", None) is None:
-        return n_query >= BUILD_QUERIES and score.n_data > 2 * default_leaf_size(score.dim)
-    return index_of(score).n_leaves > 1
+    if keys.pruned_index is None:
+        return n_query >= BUILD_QUERIES and keys.n_data > 2 * default_leaf_size(keys.dim)
+    return index_of(keys).n_leaves > 1
 
 
-def _all_kept(score, x, alpha, sigma2):
+def _all_kept(keys, x, alpha, sigma2):
     """Whether most sampled queries certainly keep every point, from the data's
     bounding box alone (no index): every logit is then within ``log 2^-60 + 1`` of
     the largest, ``|x - alpha y|^2 / (2 sigma2)`` being below that for every ``y``
     in the box. Large ``sigma2`` (the first steps of a sampler) thus costs no
     index and no survey."""
-    box = getattr(score, "_pruned_box", None)
+    box = keys.pruned_box
     if box is None:
-        box = score._pruned_box = (score.data.min(axis=0), score.data.max(axis=0))
+        box = keys.pruned_box = (keys.data.min(axis=0), keys.data.max(axis=0))
     rows = _gate_sample(x.shape[0])
     a = alpha[rows, None]
     with np.errstate(over="ignore"):
@@ -126,8 +128,8 @@ def _data_coordinates(x, alpha):
         return x / alpha[:, None]
 
 
-def _coefficients(score, x, alpha, sigma2):
-    scale, coef, mant, expo = score._scales(x, alpha, sigma2)
+def _coefficients(keys, x, alpha, sigma2):
+    scale, coef, mant, expo = keys.scales(x, alpha, sigma2)
     with np.errstate(over="ignore", divide="ignore"):
         # coef / a_s = 1 / (2 sigma2 s^2); clamped downwards, which only raises the
         # (negative) logit bounds.
@@ -135,8 +137,8 @@ def _coefficients(score, x, alpha, sigma2):
     return scale, coef, k_s, mant, expo
 
 
-def _max_points(score, mode, fraction):
-    return np.inf if mode == "always" else fraction * score.n_data
+def _max_points(keys, mode, fraction):
+    return np.inf if mode == "always" else fraction * keys.n_data
 
 
 def _gate_sample(n_query):
@@ -170,18 +172,21 @@ def kept_points(score, t, x):
     """
     x, alpha, sigma2 = score._prepare(t, x)
     index = index_of(score)
-    scale, _, k_s, _, _ = _coefficients(score, x, alpha, sigma2)
+    scale, _, k_s, _, _ = _coefficients(score.keys, x, alpha, sigma2)
     first = index.leaf_of(_data_coordinates(x, alpha))
     rows = np.arange(x.shape[0], dtype=np.int64)
     return survey(x, alpha, scale, k_s, rows, first, *_tree(index), np.inf)
 
 
-def moments(score, dense, x, alpha, sigma2, denoised, logsum, resid):
-    """Pruned :meth:`EmpiricalScore._moments` where it pays; ``dense`` on the rest.
+def moments(keys, mode, dense, x, alpha, sigma2, denoised, logsum, resid):
+    """Pruned first moments (:meth:`Dispatcher.moments <numdiff.engines.dispatch.Dispatcher.moments>`) where it pays; ``dense`` on the rest.
 
     Parameters
     ----------
-    score : EmpiricalScore
+    keys : KeySet
+        The model's keys (:class:`~numdiff.engines.keys.KeySet`).
+    mode : {"auto", "off", "always"}
+        The model's ``pruning`` setting.
     dense : callable
         ``dense(x, alpha, sigma2, denoised, logsum, resid)``, the dense path.
     x : ndarray, shape (M, d)
@@ -195,15 +200,15 @@ def moments(score, dense, x, alpha, sigma2, denoised, logsum, resid):
     bool
         False when no query was taken (the caller runs ``dense`` on everything).
     """
-    mode = mode_of(score)
-    if not _usable(score, x.shape[0], mode) or (
-        mode == "auto" and _all_kept(score, x, alpha, sigma2)
+    mode = check_mode(mode)
+    if not _usable(keys, x.shape[0], mode) or (
+        mode == "auto" and _all_kept(keys, x, alpha, sigma2)
     ):
         return False
-    index = index_of(score)
-    fraction = MAX_FRACTION_DIRECT if score.dim <= 16 else MAX_FRACTION_BLAS
-    max_points = _max_points(score, mode, fraction)
-    scale, coef, k_s, mant, expo = _coefficients(score, x, alpha, sigma2)
+    index = index_of(keys)
+    fraction = MAX_FRACTION_DIRECT if keys.dim <= 16 else MAX_FRACTION_BLAS
+    max_points = _max_points(keys, mode, fraction)
+    scale, coef, k_s, mant, expo = _coefficients(keys, x, alpha, sigma2)
     first = index.leaf_of(_data_coordinates(x, alpha))
     if mode == "auto" and not _gate(index, x, alpha, scale, k_s, first, max_points):
         return False
@@ -225,12 +230,15 @@ def moments(score, dense, x, alpha, sigma2, denoised, logsum, resid):
     return True
 
 
-def top_weights(score, dense, x, alpha, sigma2, k):
+def top_weights(keys, mode, dense, x, alpha, sigma2, k):
     """Pruned :meth:`EmpiricalScore.top_weights` where it pays; ``dense`` on the rest.
 
     Parameters
     ----------
-    score : EmpiricalScore
+    keys : KeySet
+        The model's keys (:class:`~numdiff.engines.keys.KeySet`).
+    mode : {"auto", "off", "always"}
+        The model's ``pruning`` setting.
     dense : callable
         ``dense(x, alpha, sigma2, k) -> (index, weight)``, the dense path.
     x : ndarray, shape (M, d)
@@ -242,14 +250,14 @@ def top_weights(score, dense, x, alpha, sigma2, k):
     (index, weight) : ndarray of int64 and ndarray, both of shape (M, k), or None
         None when no query was taken.
     """
-    mode = mode_of(score)
-    if not _usable(score, x.shape[0], mode) or (
-        mode == "auto" and _all_kept(score, x, alpha, sigma2)
+    mode = check_mode(mode)
+    if not _usable(keys, x.shape[0], mode) or (
+        mode == "auto" and _all_kept(keys, x, alpha, sigma2)
     ):
         return None
-    index = index_of(score)
-    max_points = _max_points(score, mode, MAX_FRACTION_DIRECT)
-    scale, coef, k_s, _, _ = _coefficients(score, x, alpha, sigma2)
+    index = index_of(keys)
+    max_points = _max_points(keys, mode, MAX_FRACTION_DIRECT)
+    scale, coef, k_s, _, _ = _coefficients(keys, x, alpha, sigma2)
     first = index.leaf_of(_data_coordinates(x, alpha))
     if mode == "auto" and not _gate(index, x, alpha, scale, k_s, first, max_points):
         return None
@@ -267,12 +275,15 @@ def top_weights(score, dense, x, alpha, sigma2, k):
     return idx, weight
 
 
-def nearest(score, dense, x, k):
+def nearest(keys, mode, dense, x, k):
     """Exact k nearest data points through the index where it pays; ``dense`` on the rest.
 
     Parameters
     ----------
-    score : EmpiricalScore
+    keys : KeySet
+        The model's keys (:class:`~numdiff.engines.keys.KeySet`).
+    mode : {"auto", "off", "always"}
+        The model's ``pruning`` setting.
     dense : callable
         ``dense(x, k) -> (idx, dist)``, the dense search.
     x : ndarray, shape (M, d)
@@ -283,13 +294,13 @@ def nearest(score, dense, x, k):
     (idx, dist) : ndarray of int64 and ndarray, both of shape (M, k), or None
         As :meth:`EmpiricalScore.nearest`; None when no query was taken.
     """
-    mode = mode_of(score)
-    if not _usable(score, x.shape[0], mode):
+    mode = check_mode(mode)
+    if not _usable(keys, x.shape[0], mode):
         return None
-    index = index_of(score)
-    fraction = MAX_FRACTION_KNN_DIRECT if score.dim <= 16 else MAX_FRACTION_KNN_BLAS
-    max_points = _max_points(score, mode, fraction)
-    top = np.maximum(np.abs(x).max(axis=1, initial=0.0), score._data_absmax)
+    index = index_of(keys)
+    fraction = MAX_FRACTION_KNN_DIRECT if keys.dim <= 16 else MAX_FRACTION_KNN_BLAS
+    max_points = _max_points(keys, mode, fraction)
+    top = np.maximum(np.abs(x).max(axis=1, initial=0.0), keys.absmax)
     # s = 2^-e with 2^(e-1) <= top < 2^e: scaled coordinates below 1, exactly.
     scale = np.ldexp(1.0, -np.frexp(np.where(top > 0, top, 1.0))[1])
     first = index.leaf_of(x)

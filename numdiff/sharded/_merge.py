@@ -1,8 +1,8 @@
 """Client-side merges of the shards' per-query statistics (docs/sharded.md#merge).
 
-Both merges are the online ``(max, sum, weighted sum)`` merge of
-docs/numerics.md#online-merge applied to one summary per shard, so they are
-associative and add a few ulps per merge. They differ in what the shards send:
+Both are :func:`numdiff.engines.merge.reduce_parts`, the engines' one merge,
+applied to one summary per shard, so they are associative and add a few ulps per
+merge. They differ in what the shards send:
 
 * :func:`merge_from_reference` -- each shard's ``(rel_s, x_s, shift_s)`` relative to
   its own nearest point ``x_s``. The client picks the global nearest point ``x_r``
@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from numdiff._kernels.exact import residual_rows
+from numdiff.engines.merge import reduce_parts
 
 _BIGGEST = np.finfo(np.float64).max
 
@@ -33,7 +34,7 @@ def merge_from_reference(x, alpha, scales, rel, points, shift):
         Queries.
     alpha : ndarray, shape (M,)
     scales : tuple
-        ``(scale, coef, mant, expo)`` of ``EmpiricalScore._scales`` for the whole
+        ``(scale, coef, mant, expo)`` of :func:`numdiff.engines.keys.query_scales` for the whole
         data: ``scale`` a power of two per query, ``coef = alpha / (2 sigma2
         scale)``, and ``1 / (2 sigma2 scale^2) = mant * 2^expo``.
     rel : ndarray, shape (S, M)
@@ -66,12 +67,8 @@ def merge_from_reference(x, alpha, scales, rel, points, shift):
         # more than the float range is replaced by the largest.
         best = np.where(overflow, logits.argmax(axis=0), best)
         logits, u, ref_point = _relative_logits(xs, a_s, coef, points, best, rows)
-    total = rel + logits
-    run_max = total.max(axis=0)
-    grow = np.exp(total - run_max)
-    run_sum = grow.sum(axis=0)
     offset = shift + (points - ref_point)
-    step = np.einsum("sm,smj->mj", grow, offset) / run_sum[:, None]
+    run_max, run_sum, step = reduce_parts((rel + logits).T, None, offset.transpose(1, 0, 2))
     denoised = ref_point + step
     resid = alpha[:, None] * step - u / scale[:, None]
     with np.errstate(over="ignore"):
@@ -94,16 +91,11 @@ def merge_absolute(logsum, denoised, resid):
     resid : ndarray, shape (M, d)
         NaN in a row whose log-sums are all ``-inf`` (the caller redoes such rows).
     """
-    run_max = logsum.max(axis=0)
+    parts = np.concatenate([denoised, resid], axis=2).transpose(1, 0, 2)
     with np.errstate(invalid="ignore"):
-        grow = np.exp(logsum - run_max)
-    run_sum = grow.sum(axis=0)
-    weights = grow / run_sum
-    return (
-        np.einsum("sm,smj->mj", weights, denoised),
-        run_max + np.log(run_sum),
-        np.einsum("sm,smj->mj", weights, resid),
-    )
+        run_max, run_sum, mean = reduce_parts(logsum.T, None, parts)
+    dim = denoised.shape[2]
+    return mean[:, :dim], run_max + np.log(run_sum), mean[:, dim:]
 
 
 def merge_nearest(idx, dist, k):

@@ -6,8 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from numdiff._checks import as_count, as_points
+from numdiff.engines.keys import query_scales
+from numdiff.engines.limits import DIRECT_MAX_DIM, LOGIT_TOL, REFINE_WINDOW
+from numdiff.engines.results import Moments
+from numdiff.model import MixtureScoreModel
 from numdiff.schedules import Schedule
-from numdiff.score import DIRECT_MAX_DIM, LOGIT_TOL, REFINE_WINDOW, EmpiricalScore
 from numdiff.sharded._merge import merge_absolute, merge_from_reference, merge_nearest
 from numdiff.sharded._rows import ShardedRows
 from numdiff.sharded._sources import require_distributed, shard_tasks
@@ -24,7 +27,7 @@ QUERY_BLOCK_BYTES = 1 << 22
 _EPS = np.finfo(np.float64).eps
 
 
-class ShardedScore:
+class ShardedScore(MixtureScoreModel):
     """The empirical score of data held in shards on a Dask cluster.
 
     Each shard is loaded once on a worker, where it keeps its own
@@ -86,11 +89,6 @@ class ShardedScore:
     """
 
     device = "cpu"
-    # The in-process model's validation of (t, x) and its query scaling, shared
-    # rather than copied: they read only schedule, dim and _data_absmax.
-    _prepare = EmpiricalScore._prepare
-    _alpha_sigma2 = EmpiricalScore._alpha_sigma2
-    _scales = EmpiricalScore._scales
 
     def __init__(self, data, schedule, *, client=None):
         distributed = require_distributed()
@@ -129,62 +127,6 @@ class ShardedScore:
         """Number of shards ``S``."""
         return len(self.shard_sizes)
 
-    def denoise(self, t, x):
-        """Posterior mean ``D(t, x) = E[X_0 | X_t = x]`` over all shards.
-
-        Parameters
-        ----------
-        t : float or array_like, shape (M,)
-            Times in ``(0, schedule.t_max]``.
-        x : array_like, shape (M, d)
-            Queries.
-
-        Returns
-        -------
-        ndarray, shape (M, d)
-        """
-        x, alpha, sigma2 = self._prepare(t, x)
-        return self._moments(x, alpha, sigma2)[0]
-
-    def score(self, t, x):
-        """Score ``grad log p_t(x) = (alpha_t D(t, x) - x) / sigma2_t``, formed from
-        compensated residuals as in-process (about the global nearest point, or, for
-        ``d > 16`` near the data, each shard's weighted).
-
-        Parameters
-        ----------
-        t : float or array_like, shape (M,)
-            Times in ``(0, schedule.t_max]``.
-        x : array_like, shape (M, d)
-            Queries.
-
-        Returns
-        -------
-        ndarray, shape (M, d)
-        """
-        x, alpha, sigma2 = self._prepare(t, x)
-        resid = self._moments(x, alpha, sigma2)[2]
-        with np.errstate(over="ignore"):
-            return resid / sigma2[:, None]
-
-    def log_density(self, t, x):
-        """Normalised ``log p_t(x)`` of the mixture over all ``N`` points.
-
-        Parameters
-        ----------
-        t : float or array_like, shape (M,)
-            Times in ``(0, schedule.t_max]``.
-        x : array_like, shape (M, d)
-            Queries.
-
-        Returns
-        -------
-        ndarray, shape (M,)
-        """
-        x, alpha, sigma2 = self._prepare(t, x)
-        logsum = self._moments(x, alpha, sigma2)[1]
-        return logsum - np.log(self.n_data) - 0.5 * self.dim * np.log(2.0 * np.pi * sigma2)
-
     def nearest(self, x, k=1):
         """The ``k`` training points nearest to each query, over all shards.
 
@@ -222,9 +164,12 @@ class ShardedScore:
         self._shards = []
 
     # -- internals ------------------------------------------------------------
-    def _moments(self, x, alpha, sigma2):
-        """``D (M, d)``, ``log sum_k exp(-|x - alpha x_k|^2 / (2 sigma2)) (M,)`` and
-        ``sigma2 * score (M, d)``, as ``EmpiricalScore._moments``.
+    def _moments(self, t, x):
+        x, alpha, sigma2 = self._prepare(t, x)
+        return self._merged_moments(x, alpha, sigma2), sigma2
+
+    def _merged_moments(self, x, alpha, sigma2):
+        """:class:`~numdiff.engines.results.Moments` merged over the shards.
 
         ``d <= 16``: every row by the relative merge (the shards run the in-process
         direct kernel). ``d > 16``: first by the absolute merge (the shards run the
@@ -239,13 +184,13 @@ class ShardedScore:
                 merged = merge_absolute(shard_logsum, shard_denoised, shard_resid)
                 denoised[rows], logsum[rows], resid[rows] = merged
             relative = np.flatnonzero(~self._absolute_is_accurate(logsum))
-        scales = self._scales(x, alpha, sigma2)
+        scales = query_scales(x, alpha, sigma2, self._data_absmax)
         for rows, parts in self._per_shard(moments_from_reference, relative, x, alpha, sigma2):
             rel, points, shift = (np.stack(p) for p in zip(*parts))
             merged = merge_from_reference(x[rows], alpha[rows], [s[rows] for s in scales],
                                           rel, points, shift)
             denoised[rows], logsum[rows], resid[rows] = merged
-        return denoised, logsum, resid
+        return Moments(denoised, logsum, resid)
 
     def _absolute_is_accurate(self, logsum):
         """Rows where the absolute merge's weights are good to ``LOGIT_TOL`` nats.

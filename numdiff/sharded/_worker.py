@@ -12,16 +12,20 @@ import sys
 import numpy as np
 
 from numdiff._checks import as_points
+from numdiff.engines import limits
+from numdiff.engines.dispatch import Dispatcher
+from numdiff.engines.keys import KeySet
+from numdiff.engines.limits import check_magnitude
 from numdiff.neighbors import knn
-from numdiff.score import DIRECT_BLOCK, EmpiricalScore, _check_magnitude
 from numdiff.sharded._kernel import reference_moments
 
 
 class Shard:
-    """One shard of the data on a worker, with its :class:`~numdiff.EmpiricalScore`.
+    """One shard of the data on a worker, with its key set and engines.
 
-    The score object (data, transposed and centred copies) is built once when the
-    shard is loaded and then lives on the worker: calls send queries, never data.
+    The :class:`~numdiff.engines.keys.KeySet` (data, transposed and centred copies)
+    is built once when the shard is loaded and then lives on the worker: calls send
+    queries, never data. The shard runs the in-process engines (pruning ``"auto"``).
 
     Parameters
     ----------
@@ -32,19 +36,21 @@ class Shard:
     """
 
     def __init__(self, data, schedule):
-        self.score = EmpiricalScore(data, schedule)
+        self.schedule = schedule
+        self.keys = KeySet(data)
+        self.engines = Dispatcher(self.keys, lambda: "auto")
 
     def __sizeof__(self):
         # Dask places a call's task by the bytes it would move: the true size keeps
         # each task on the worker that holds its shard.
-        s = self.score
-        arrays = (s.data, s._data_t, s._centred, s._sq_norms)
+        k = self.keys
+        arrays = (k.data, k.data_t, k.centred, k.sq_norms)
         return sys.getsizeof(object()) + sum(a.nbytes for a in arrays)
 
     def __reduce__(self):
         # A copy (spilling, or a move between workers) carries the data only; the
         # derived arrays are rebuilt where it lands.
-        return Shard, (self.score.data, self.score.schedule)
+        return Shard, (self.keys.data, self.schedule)
 
 
 def load_shard(source, schedule, name):
@@ -72,7 +78,7 @@ def as_shard(source, name):
     """``source`` as a valid shard: a non-empty C-contiguous float64 ``(n, d)`` array of
     finite coordinates of magnitude ``<= 1e300``, or a TypeError / ValueError naming
     ``name``."""
-    data = _check_magnitude(as_points(source, None, name), name)
+    data = check_magnitude(as_points(source, None, name), name)
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"{name} must be non-empty; got shape {data.shape}")
     return data
@@ -81,8 +87,8 @@ def as_shard(source, name):
 def describe(shard):
     """``(n, d, max |x_k|)`` of a shard: what the client needs to index and scale
     queries without holding any data."""
-    s = shard.score
-    return s.n_data, s.dim, s._data_absmax
+    k = shard.keys
+    return k.n_data, k.dim, k.absmax
 
 
 def moments_from_reference(shard, x, alpha, sigma2):
@@ -104,32 +110,32 @@ def moments_from_reference(shard, x, alpha, sigma2):
     shift : ndarray, shape (M, d)
         ``sum_k w_k (x_k - x_r)``, the weights normalised within the shard.
     """
-    s = shard.score
+    s = shard.keys
     alpha, sigma2 = np.full(x.shape[0], alpha), np.full(x.shape[0], sigma2)
-    scale, coef, _, _ = s._scales(x, alpha, sigma2)
+    scale, coef, _, _ = s.scales(x, alpha, sigma2)
     ref = np.empty(x.shape[0], dtype=np.int64)
     rel = np.empty(x.shape[0])
     shift = np.empty_like(x)
-    block = min(DIRECT_BLOCK, s.n_data)
-    reference_moments(x, alpha, scale, coef, s.data, s._data_t, block, ref, rel, shift)
+    block = min(limits.DIRECT_BLOCK, s.n_data)
+    reference_moments(x, alpha, scale, coef, s.data, s.data_t, block, ref, rel, shift)
     return rel, s.data[ref], shift
 
 
 def moments_absolute(shard, x, alpha, sigma2):
     """The shard's ``(denoised (M, d), logsum (M,), resid (M, d))`` as the in-process
-    model computes them (BLAS path for ``d > 16``); ``alpha`` and ``sigma2`` as in
+    engines compute them (BLAS path for ``d > 16``); ``alpha`` and ``sigma2`` as in
     :func:`moments_from_reference`."""
     n_query = x.shape[0]
-    return shard.score._moments(x, np.full(n_query, alpha), np.full(n_query, sigma2))
+    return tuple(shard.engines.moments(x, np.full(n_query, alpha), np.full(n_query, sigma2)))
 
 
 def nearest_in_shard(shard, x, k):
     """The ``min(k, n)`` nearest points of the shard: local ``idx (M, k')`` and
     ``dist (M, k')``, sorted."""
-    s = shard.score
-    return knn(s.data, x, min(k, s.n_data), s._data_t, s._centred, s._sq_norms)
+    s = shard.keys
+    return knn(s.data, x, min(k, s.n_data), s.data_t, s.centred, s.sq_norms)
 
 
 def take_rows(shard, idx):
     """Rows ``idx`` (local, int64) of the shard's data, shape ``(len(idx), d)``."""
-    return shard.score.data[idx]
+    return shard.keys.data[idx]

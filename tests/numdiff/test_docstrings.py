@@ -36,10 +36,14 @@ def _public_callables():
             if inspect.isclass(obj) or inspect.isfunction(obj):
                 seen[f"{obj.__module__}.{obj.__qualname__}"] = obj
             if inspect.isclass(obj):
-                for meth_name, meth in vars(obj).items():
-                    func = getattr(meth, "__func__", meth)  # classmethod / staticmethod
-                    if not meth_name.startswith("_") and inspect.isfunction(func):
-                        seen[f"{obj.__module__}.{func.__qualname__}"] = func
+                # Inherited methods count: a model's formulas live in its base classes.
+                for klass in reversed(obj.__mro__):
+                    if not klass.__module__.startswith("numdiff"):
+                        continue
+                    for meth_name, meth in vars(klass).items():
+                        func = getattr(meth, "__func__", meth)  # classmethod / staticmethod
+                        if not meth_name.startswith("_") and inspect.isfunction(func):
+                            seen[f"{obj.__module__}.{obj.__qualname__}.{meth_name}"] = func
     return seen
 
 

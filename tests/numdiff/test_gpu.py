@@ -28,7 +28,7 @@ from numba import config
 from test_score_oracle import C, blas_case, error_ratios, oracle_errors, ou_time_for_sigma2
 
 import numdiff as nd
-import numdiff.gpu.score as gpu_score
+import numdiff.gpu.engine as gpu_score
 from numdiff.gpu import CudaUnavailableError, cuda_available
 
 pytestmark = [

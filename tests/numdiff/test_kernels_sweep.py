@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import numdiff as nd
-import numdiff.score as score_mod
+import numdiff.engines.keys as keys_mod
 from numdiff._kernels.sweep import nearest_references, sweep_order
 
 
@@ -65,7 +65,7 @@ def test_score_with_and_without_the_sweep_agrees_to_the_bit(monkeypatch):
     v = rng.standard_normal(x.shape)
     results = []
     for threshold in (1, 10**9):
-        monkeypatch.setattr(score_mod, "SWEEP_MIN_POINTS", threshold)
+        monkeypatch.setattr(keys_mod, "SWEEP_MIN_POINTS", threshold)
         f = nd.EmpiricalScore(data, nd.OU())
         f.pruning = "off"
         results.append([f.denoise(0.1, x), f.divergence(0.1, x), f.jvp(0.1, x, v)])

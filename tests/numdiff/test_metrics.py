@@ -92,7 +92,7 @@ def test_a_score_model_serves_the_search_through_its_index():
     f = nd.EmpiricalScore(data, nd.OU())
     expected = metrics.nearest_ratio(x, data)
     assert np.array_equal(metrics.nearest_ratio(x, f), expected)
-    assert f._pruned_index is not None
+    assert f.keys.pruned_index is not None
     assert metrics.memorized_fraction(x, f) == metrics.memorized_fraction(x, data)
     with pytest.raises(ValueError, match="data"):
         metrics.nearest_ratio(x, nd.EmpiricalScore(data[:1], nd.OU()))

@@ -31,6 +31,7 @@ from scipy.spatial.distance import cdist
 
 import numdiff as nd
 from numdiff import pruned
+from numdiff.engines.blas import BlasEngine
 from numdiff.pruned import dispatch
 from numdiff.pruned.bounds import selection_levels
 from numdiff.pruned.index import build_index
@@ -46,13 +47,13 @@ def ou_time(sigma2):
 
 def alpha_sigma2(f, t):
     """``(alpha, sigma2)`` at a scalar time."""
-    alpha, sigma2 = f._alpha_sigma2(t, 1)
+    alpha, sigma2 = f._prepare(t, np.zeros((1, f.dim)))[1:]
     return float(alpha[0]), float(sigma2[0])
 
 
 def public_outputs(f, t, x, mode):
     """``D``, ``sigma2 s`` and ``log p`` through the public API with ``pruning = mode``."""
-    sigma2 = f._alpha_sigma2(t, x.shape[0])[1]
+    sigma2 = f._prepare(t, x)[2]
     f.pruning = mode
     try:
         return f.denoise(t, x), f.score(t, x) * sigma2[:, None], f.log_density(t, x)
@@ -64,14 +65,14 @@ def dense_direct_outputs(f, t, x):
     """``D``, ``sigma2 s`` and ``log p`` from the dense direct kernel (any ``d``)."""
     x, alpha, sigma2 = f._prepare(t, x)
     out = [np.empty_like(x), np.empty(x.shape[0]), np.empty_like(x)]
-    f._moments_direct_dense(x, alpha, sigma2, *out)
+    f._engines.direct.moments_into(x, alpha, sigma2, *out)
     logp = out[1] - np.log(f.n_data) - 0.5 * f.dim * np.log(2.0 * np.pi * sigma2)
     return out[0], out[2], logp
 
 
 def scaled_errors(f, t, x, got, want):
     """Worst ``|difference| / scale`` of ``(D, sigma2 s, log p)`` (module docstring)."""
-    alpha, sigma2 = f._alpha_sigma2(t, x.shape[0])
+    alpha, sigma2 = f._prepare(t, x)[1:]
     data = f.data
     mode = f.pruning
     f.pruning = "off"
@@ -276,14 +277,14 @@ def test_large_sigma_builds_no_index():
     """At sigma2 near 1 the data's bounding box alone shows that every point counts."""
     f = nd.EmpiricalScore(grid_data(), nd.OU())
     f.denoise(4.0, np.random.default_rng(1).standard_normal((500, 2)))
-    assert getattr(f, "_pruned_index", None) is None
+    assert f.keys.pruned_index is None
 
 
 def test_small_calls_build_no_index():
     f = nd.EmpiricalScore(grid_data(), nd.OU())
     x = np.random.default_rng(2).standard_normal((dispatch.BUILD_QUERIES - 1, 2))
     f.denoise(ou_time(1e-4), x)
-    assert getattr(f, "_pruned_index", None) is None
+    assert f.keys.pruned_index is None
 
 
 def test_small_sigma_prunes_and_rejected_queries_are_dense_bit_for_bit(monkeypatch):
@@ -322,13 +323,13 @@ def test_high_dimension_falls_back_to_blas_for_far_queries(monkeypatch):
     dense_rows = kept > dispatch.MAX_FRACTION_BLAS * f.n_data
     assert dense_rows[:150].mean() < 0.1 and dense_rows[150:].all()
     blas_rows = []
-    blas = nd.EmpiricalScore._moments_blas_dense
+    blas = BlasEngine.moments_into
 
     def counted(self, x, *args):
         blas_rows.append(x.shape[0])
         return blas(self, x, *args)
 
-    monkeypatch.setattr(nd.EmpiricalScore, "_moments_blas_dense", counted)
+    monkeypatch.setattr(BlasEngine, "moments_into", counted)
     got = public_outputs(f, t, x, "auto")
     assert blas_rows[:3] == [dense_rows.sum()] * 3  # denoise, score, log_density
     want = dense_direct_outputs(f, t, x)
@@ -406,7 +407,7 @@ def test_metrics_through_the_index():
     f = nd.EmpiricalScore(data, nd.OU())
     x = data[:3000] + 1e-3 * np.random.default_rng(5).standard_normal((3000, 2))
     got = f.nearest(x, 2)
-    assert f._pruned_index is not None
+    assert f.keys.pruned_index is not None
     want = nd.nearest_neighbors(data, x, 2)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 

@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import numdiff as nd
-import numdiff.score as score_mod
+import numdiff.derivatives as derivatives_mod
+from numdiff.engines import limits
 
 DIMS = [3, 24]
 C = 64
@@ -167,7 +168,7 @@ def test_bad_tangents_are_named(small):
 
 def test_dense_jacobian_refuses_large_sizes(small, monkeypatch):
     f, x = small
-    monkeypatch.setattr(score_mod, "JACOBIAN_MAX", 17)
+    monkeypatch.setattr(derivatives_mod, "JACOBIAN_MAX", 17)
     with pytest.raises(ValueError, match="x: .*jvp.*jacobian_eigs"):
         f.jacobian(0.5, x)
 
@@ -197,7 +198,7 @@ def test_results_do_not_depend_on_block_size(monkeypatch):
     v = rng.standard_normal((5, 3))
     f = nd.EmpiricalScore(points, nd.OU())
     base = f.divergence(0.1, x), f.jvp(0.1, x, v)
-    monkeypatch.setattr(score_mod, "DIRECT_BLOCK", 64)
+    monkeypatch.setattr(limits, "DIRECT_BLOCK", 64)
     other = f.divergence(0.1, x), f.jvp(0.1, x, v)
     scale = 0.9 * 16 / 0.18
     assert np.allclose(base[0], other[0], rtol=1e-13, atol=1e-13 * scale / 0.18)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 
 import numdiff as nd
-import numdiff.score as score_mod
+from numdiff.engines import limits
 
 DIMS = [3, 24]
 
@@ -140,8 +140,8 @@ def test_independent_of_block_size_and_threads(dim, monkeypatch):
     base_d, base_l = f.denoise(0.2, x), f.log_density(0.2, x)
     runs = []
     for block, tile in [(64, 128), (1000, 3000)]:
-        monkeypatch.setattr(score_mod, "DIRECT_BLOCK", block)
-        monkeypatch.setattr(score_mod, "TILE_COLS", tile)
+        monkeypatch.setattr(limits, "DIRECT_BLOCK", block)
+        monkeypatch.setattr(limits, "TILE_COLS", tile)
         runs.append((f.denoise(0.2, x), f.log_density(0.2, x)))
     threads = numba.get_num_threads()
     numba.set_num_threads(1)

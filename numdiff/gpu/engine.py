@@ -1,18 +1,20 @@
-"""The empirical optimal score on an NVIDIA GPU: ``EmpiricalScore(..., device="cuda")``.
+"""The CUDA engine: first moments of the softmax on an NVIDIA GPU, the engine that
+``EmpiricalScore(..., device="cuda")`` selects.
 
 Same mathematics, same accuracy argument and same float64 as the CPU model
-(:mod:`numdiff.score`, docs/numerics.md#accuracy):
+(:mod:`numdiff.engines`, docs/numerics.md#accuracy):
 
 * ``d <= 32``: the fused direct-difference kernels of :mod:`numdiff.gpu._direct`
   (nearest point, then relative logits and the online merge in registers;
-  partial results of data splits merged here). No ``M x N`` array.
+  partial results of data splits merged by :func:`numdiff.engines.merge.reduce_parts`).
+  No ``M x N`` array.
 * ``d > 32``: per tile of data, the cross term from cuBLAS on centred data, the row
   kernel of :mod:`numdiff.gpu._tiles` (weights and online merge, refinement of
   rows whose rounding bound exceeds ``LOGIT_TOL``), and the weighted sum of the
   data by a second cuBLAS product. Memory ``O((M + N) d)`` plus one tile (at most
   ``TILE_ENTRIES`` floats, 256 MiB).
 
-Rows the GPU kernels do not cover are computed by the CPU model and copied over:
+Rows the GPU kernels do not cover are computed by the CPU engines and copied over:
 direct-path queries whose nearest point by rounded distances falls short of the
 largest logit by more than the float range (``|x|`` dwarfs the data's spacing),
 and matrix-multiply rows whose rounding bound exceeds ``HOST_ROW_NATS`` (their
@@ -26,12 +28,14 @@ import math
 
 import numpy as np
 
-from numdiff._checks import as_points
+from numdiff._checks import alpha_sigma2, as_points
+from numdiff.engines.limits import LOGIT_TOL, MAX_MAGNITUDE, check_magnitude
+from numdiff.engines.merge import reduce_parts
+from numdiff.engines.results import Moments
 from numdiff.gpu import _direct, _tiles
 from numdiff.gpu._runtime import runtime
-from numdiff.score import LOGIT_TOL, MAX_MAGNITUDE, EmpiricalScore, _check_magnitude
 
-__all__ = ["CudaEmpiricalScore"]
+__all__ = ["CudaEngine"]
 
 _BIGGEST = float(np.finfo(np.float64).max)
 _EPS = float(np.finfo(np.float64).eps)
@@ -53,29 +57,24 @@ REFINE_WINDOW = 60.0
 HOST_ROW_NATS = 1e3
 
 
-class CudaEmpiricalScore(EmpiricalScore):
-    """:class:`~numdiff.EmpiricalScore` with ``denoise``, ``score`` and
-    ``log_density`` on a CUDA GPU; create it as ``EmpiricalScore(data, schedule,
-    device="cuda")``.
+class CudaEngine:
+    """First moments on a CUDA GPU over a :class:`~numdiff.engines.keys.KeySet`.
 
     Parameters
     ----------
-    data : array_like, shape (N, d)
-        Training points (copied to the GPU once; the host copy stays as ``data``).
-    schedule : Schedule
-        The forward process.
-    device : {"cuda"}
-        Present for the constructor's signature.
+    keys : KeySet
+        Copied to the GPU once (the host copy stays with the keys).
+    host_moments : callable
+        ``(x, alpha, sigma2) -> Moments`` on the host: the CPU engines, for the rows
+        the GPU kernels do not cover.
 
     Notes
     -----
-    ``denoise``, ``score`` and ``log_density`` take ``x`` as a CuPy or NumPy array
-    of shape ``(M, d)`` and ``t`` as a scalar or a host array ``(M,)``, and return
-    CuPy arrays (NumPy ones in Numba's CUDA simulator). Each call synchronises once
-    to validate ``x`` (finite, ``|x| <= 1e300``) and once to find rows for the host;
-    ``x`` itself never leaves the GPU. The other methods (``weights``,
-    ``top_weights``, ``nearest`` and the derivatives) run the CPU model on a host
-    copy of their input and return NumPy arrays.
+    :meth:`moments_at` takes ``x`` as a CuPy or NumPy array of shape ``(M, d)``
+    and ``t`` as a scalar or a host array ``(M,)``, and returns CuPy arrays (NumPy
+    ones in Numba's CUDA simulator). Each call synchronises once to validate ``x``
+    (finite, ``|x| <= 1e300``) and once to find rows for the host; ``x`` itself
+    never leaves the GPU.
 
     Raises
     ------
@@ -84,30 +83,21 @@ class CudaEmpiricalScore(EmpiricalScore):
         runs the kernels in Numba's simulator instead).
     """
 
-    device = "cuda"
+    name = "cuda"
 
-    def __init__(self, data, schedule, device="cuda"):
+    def __init__(self, keys, host_moments):
         rt = runtime()
-        super().__init__(data, schedule)
+        self.keys = keys
+        self.n_data, self.dim = keys.n_data, keys.dim
         self._rt = rt
-        self._cpu = None
-        self._d_data = rt.asarray(self.data)
+        self._host_moments = host_moments
+        self._d_data = rt.asarray(keys.data)
         if self.dim <= _direct.MAX_DIM:
-            self._d_data_t = rt.asarray(self._data_t)
+            self._d_data_t = rt.asarray(keys.data_t)
         else:
-            self._d_centre = rt.asarray(self._centre)
-            self._d_centred = rt.asarray(self._centred)
-            self._d_sq_norms = rt.asarray(self._sq_norms)
-
-    def __repr__(self):
-        return (f"EmpiricalScore(N={self.n_data}, d={self.dim}, schedule={self.schedule!r}, "
-                "device='cuda')")
-
-    def cpu(self):
-        """The CPU model of the same data and schedule (built once)."""
-        if self._cpu is None:
-            self._cpu = EmpiricalScore(self.data, self.schedule)
-        return self._cpu
+            self._d_centre = rt.asarray(keys.centre)
+            self._d_centred = rt.asarray(keys.centred)
+            self._d_sq_norms = rt.asarray(keys.sq_norms)
 
     # -- arrays and randomness on the device (used by nd.sample) --------------------
     def to_device(self, a):
@@ -118,6 +108,10 @@ class CudaEmpiricalScore(EmpiricalScore):
         """``a`` as a NumPy array."""
         return self._rt.to_host(a)
 
+    def host_copy(self, a):
+        """``a`` on the host if it is a device array, else ``a`` unchanged."""
+        return self._rt.to_host(a) if self._rt.is_device_array(a) else a
+
     def normal_stream(self, rng):
         """A function ``draw(shape)`` of standard normals on the GPU, seeded from the
         NumPy Generator ``rng``: the same ``rng`` state gives the same draws on the
@@ -127,41 +121,14 @@ class CudaEmpiricalScore(EmpiricalScore):
         gen = self._rt.xp.random.default_rng(int(rng.integers(2**63)))
         return gen.standard_normal
 
-    # -- methods run by the CPU model -------------------------------------------
-    def weights(self, t, x):
-        return self.cpu().weights(self._host(t), self._host(x))
+    # -- moments ----------------------------------------------------------------------
+    def moments_at(self, schedule, t, x):
+        """:class:`~numdiff.engines.results.Moments` of ``x`` at ``t`` and ``sigma2
+        (M,)``, all on the device; ``x`` and ``t`` validated here."""
+        x, alpha, sigma2 = self._prepare(schedule, t, x)
+        return self._moments(x, alpha, sigma2), sigma2
 
-    def top_weights(self, t, x, k):
-        return self.cpu().top_weights(self._host(t), self._host(x), k)
-
-    def nearest(self, x, k=1):
-        return self.cpu().nearest(self._host(x), k)
-
-    def jacobian(self, t, x, of="denoiser"):
-        return self.cpu().jacobian(self._host(t), self._host(x), of)
-
-    def divergence(self, t, x):
-        return self.cpu().divergence(self._host(t), self._host(x))
-
-    def jvp(self, t, x, v, of="denoiser"):
-        return self.cpu().jvp(self._host(t), self._host(x), self._host(v), of)
-
-    def jacobian_eigs(self, t, x, k=6):
-        return self.cpu().jacobian_eigs(self._host(t), self._host(x), k)
-
-    for _name in ("weights", "top_weights", "nearest", "jacobian", "divergence", "jvp",
-                  "jacobian_eigs"):
-        locals()[_name].__doc__ = (
-            f"As :meth:`numdiff.EmpiricalScore.{_name}`, computed by the CPU model on a "
-            "host copy of the arguments; returns NumPy arrays."
-        )
-    del _name
-
-    # -- internals ----------------------------------------------------------------
-    def _host(self, a):
-        return self._rt.to_host(a) if self._rt.is_device_array(a) else a
-
-    def _prepare(self, t, x):
+    def _prepare(self, schedule, t, x):
         rt, xp = self._rt, self._rt.xp
         if rt.is_device_array(x):
             if x.ndim != 2 or x.shape[1] != self.dim:
@@ -176,34 +143,34 @@ class CudaEmpiricalScore(EmpiricalScore):
                 if top > MAX_MAGNITUDE:
                     raise ValueError(f"x: coordinates beyond {MAX_MAGNITUDE:g} are not supported")
         else:
-            x = rt.asarray(_check_magnitude(as_points(x, self.dim), "x"))
-        t = self._host(t)
+            x = rt.asarray(check_magnitude(as_points(x, self.dim), "x"))
+        t = self.host_copy(t)
         if np.ndim(t) == 0:
-            alpha, sigma2 = self._alpha_sigma2(t, 1)
+            alpha, sigma2 = alpha_sigma2(schedule, t, 1)
             return x, xp.full(x.shape[0], alpha[0]), xp.full(x.shape[0], sigma2[0])
-        alpha, sigma2 = self._alpha_sigma2(t, x.shape[0])
+        alpha, sigma2 = alpha_sigma2(schedule, t, x.shape[0])
         return x, rt.asarray(alpha), rt.asarray(sigma2)
 
     def _moments(self, x, alpha, sigma2):
         xp = self._rt.xp
         if x.shape[0] == 0:
-            return x.copy(), xp.empty(0), x.copy()
+            return Moments(x.copy(), xp.empty(0), x.copy())
         if self.dim <= _direct.MAX_DIM:
             out, host = self._moments_direct(x, alpha, sigma2)
         else:
             out, host = self._moments_gemm(x, alpha, sigma2)
         if bool(host.any()):
             rows = xp.flatnonzero(host)
-            on_host = self.cpu()._moments(*(self._rt.to_host(a[rows]) for a in (x, alpha, sigma2)))
+            on_host = self._host_moments(*(self._rt.to_host(a[rows]) for a in (x, alpha, sigma2)))
             for arr, part in zip(out, on_host):
                 arr[rows] = self._rt.asarray(part)
-        return out
+        return Moments(*out)
 
     def _device_scales(self, x, alpha, sigma2):
-        """:meth:`EmpiricalScore._scales` on the device: ``scale``, ``coef``, and
+        """:meth:`KeySet.scales <numdiff.engines.keys.KeySet.scales>` on the device: ``scale``, ``coef``, and
         ``(mant, expo)`` with ``1 / (2 sigma2 scale^2) = mant * 2^expo``."""
         xp = self._rt.xp
-        top = xp.maximum(xp.abs(x).max(axis=1), alpha * self._data_absmax)
+        top = xp.maximum(xp.abs(x).max(axis=1), alpha * self.keys.absmax)
         expo_top = xp.clip(xp.frexp(xp.where(top > 0, top, 1.0))[1], -500, 1000)
         scale = xp.ldexp(xp.ones_like(top), -expo_top)
         mant, expo_s2 = xp.frexp(sigma2)
@@ -233,10 +200,7 @@ class CudaEmpiricalScore(EmpiricalScore):
             arg(x), arg(ref), arg(alpha), arg(scale), arg(coef), arg(self._d_data),
             arg(self._d_data_t), per_split, arg(part_max), arg(part_sum), arg(part_acc),
         )
-        run_max = part_max.max(axis=1)
-        grow = xp.exp(part_max - run_max[:, None])
-        run_sum = (grow * part_sum).sum(axis=1)
-        shift = (grow[:, :, None] * part_acc).sum(axis=1) / run_sum[:, None]
+        run_max, run_sum, shift = reduce_parts(part_max, part_sum, part_acc, xp)
         ref_point = self._d_data[ref]
         u = xp.empty_like(x)
         _tiles.launch_residual(x, a_s, scale, ref_point, u)
@@ -251,8 +215,8 @@ class CudaEmpiricalScore(EmpiricalScore):
         xp = self._rt.xp
         n_query, dim = x.shape
         xc = x - alpha[:, None] * self._d_centre
-        bound = _EPS * alpha * (xp.sqrt((xc * xc).sum(axis=1)) * self._radius
-                                + alpha * self._radius**2) / sigma2
+        bound = _EPS * alpha * (xp.sqrt((xc * xc).sum(axis=1)) * self.keys.radius
+                                + alpha * self.keys.radius**2) / sigma2
         host = ~(bound * dim <= HOST_ROW_NATS)
         denoised, logsum, resid = xp.empty_like(x), xp.empty(n_query), xp.empty_like(x)
         for lo in range(0, n_query, TILE_ROWS):
