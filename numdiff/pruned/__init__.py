@@ -9,10 +9,11 @@ skipped, smallest bound first, only while the bound on their total stays below
 (:mod:`numdiff.pruned.moments`). The same plan serves ``top_weights`` and an exact
 k-nearest-neighbour search.
 
-:class:`~numdiff.score.EmpiricalScore` uses it by itself: ``f.pruning = "auto"``
+:class:`~numdiff.EmpiricalScore` uses it by itself (its dispatcher offers every
+call to this engine first): ``f.pruning = "auto"``
 (the default) prunes the queries whose bound scan keeps few points, ``"off"``
 runs the dense path only, ``"always"`` prunes every query the bound certifies
-(for tests). The index is built on first use and kept on the score.
+(for tests). The index is built on first use and kept on the model's key set.
 """
 
 from numdiff.pruned.bounds import SKIP_MASS
