@@ -19,19 +19,20 @@ models differ only in the key set of each pixel and in how patches are padded;
 odd and ``r = k // 2``.
 
 * :func:`local_denoise` (LS, Kamb & Ganguli's local score machine; their
-  ``LocalScoreModule``): the keys of ``p`` are the ``N`` patches centred on ``p``
-  itself, one per training image, values ``y_n[p]``. Query and training images are
-  zero padded: equivalently the sum runs over the window's pixels inside the image.
-* :func:`els_denoise` (ELS, their ``LocalEquivScoreModule``): the keys of every
-  pixel are all ``k x k`` training patches that fit inside a training image
-  (``train_padding="valid"``, ``(H - k + 1)(W - k + 1)`` per image, as their
-  ``F.unfold(images, k, padding=0)``) or all ``H W`` circularly padded ones
-  (``"circular"``); the value is the patch's centre pixel; the query is padded
+  ``LocalScoreModule``, lines 497-557 at commit 6a87f3f): the keys of ``p`` are
+  the ``N`` patches centred on ``p`` itself, one per training image, values
+  ``y_n[p]``. Query and training images are zero padded: equivalently the sum runs
+  over the window's pixels inside the image.
+* :func:`els_denoise` (ELS, their ``LocalEquivScoreModule``, lines 397-473): the
+  keys of every pixel are all ``k x k`` training patches that fit inside a
+  training image (``train_padding="valid"``, ``(H - k + 1)(W - k + 1)`` per image,
+  as their ``F.unfold(images, k, padding=0)``) or all ``H W`` circularly padded
+  ones (``"circular"``); the value is the patch's centre pixel; the query is padded
   circularly (their ``F.pad(x, ..., mode='circular')``).
-* :func:`boundary_els_denoise` (their ``LocalEquivBordersScoreModule``): a pixel
-  less than ``r`` from the top (bottom) edge matches only training patches centred
-  on the same row; likewise for columns; the interior pixels match every patch
-  centred in the interior. Query and training patches are zero padded.
+* :func:`boundary_els_denoise` (``LocalEquivBordersScoreModule``, lines 156-372):
+  a pixel less than ``r`` from the top (bottom) edge matches only training patches
+  centred on the same row; likewise for columns; the interior pixels match every
+  patch centred in the interior. Query and training patches are zero padded.
 * :func:`pca_locality_denoise` with :func:`pca_locality_mask` (Lukoianov et al.):
   coordinate ``i``'s distance is ``sum_j mask[i, j] (x_j - alpha y_j)^2`` over the
   flattened image; the keys are the ``N`` training images, the value ``y_n[i]``.
@@ -246,9 +247,9 @@ def boundary_els_denoise(train, query, alpha, sigma2, k):
     ``r .. size - 1 - r``; the keys are the zero-padded training patches centred on
     the allowed (row, column) pairs, the value the training pixel at that centre.
     So corners are LS, edge pixels slide along their edge, the interior is the
-    valid ELS. For ``k >= min(H, W)`` along an axis every pixel keeps its own
-    coordinate there (with ``k >= max(H, W)`` this is LS, as in the reference
-    code, which switches to LS when ``k >= H``).
+    valid ELS. Along an axis of size ``S`` with ``k >= S`` every pixel keeps its
+    own coordinate, so with ``k >= max(H, W)`` this is LS (the reference code
+    switches to LS when ``k >= H``).
 
     Parameters
     ----------
