@@ -64,8 +64,8 @@ def power_law_noise(n, shape, exponent, rng=None):
     ----------
     n : int
         Number of independent draws, >= 1.
-    shape : tuple of int
-        Grid shape, one or more axes, each >= 2.
+    shape : int or tuple of int
+        Grid shape, one or more axes, each >= 2 (an int is one axis).
     exponent : float
         Filter exponent: the amplitude spectrum is multiplied by ``|f|^-exponent``
         (``f`` in cycles per sample); >= 0.
@@ -79,6 +79,7 @@ def power_law_noise(n, shape, exponent, rng=None):
         expected variance per entry.
     """
     n = as_count(n, "n", 1, np.iinfo(np.int32).max)
+    shape = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
     shape = tuple(as_count(s, "shape", 2, np.iinfo(np.int32).max) for s in shape)
     if not shape:
         raise ValueError("shape must have at least one axis")

@@ -183,3 +183,11 @@ def test_c_alpha_is_seeded():
 def test_c_alpha_errors(kwargs):
     with pytest.raises((ValueError, TypeError)):
         data.c_alpha_images(2, **{"size": 16, **kwargs})
+
+
+def test_power_law_noise_shape_argument():
+    assert data.power_law_noise(2, 8, 1.0, rng=0).shape == (2, 8)
+    with pytest.raises(ValueError, match="shape"):
+        data.power_law_noise(2, (1, 8), 1.0)
+    with pytest.raises(ValueError, match="exponent"):
+        data.power_law_noise(2, (8,), -0.5)
