@@ -1,18 +1,20 @@
 """Synthetic C^alpha images: two textured regions separated by a regular contour.
 
 Kadkhodaie, Guth, Simoncelli & Mallat (ICLR 2024, "Generalization in diffusion
-models arises from geometry-adaptive harmonic representations", Section 3 and their
-appendix on C^alpha images) use images whose contour is a curve of Holder
-regularity alpha, drawn from noise filtered by ``|f|^-alpha``, between two
-backgrounds drawn from noise filtered by ``|f|^-beta``. This module writes that
-construction down with its conventions made explicit:
+models arises from geometry-adaptive harmonic representations") use images whose
+contour is a curve drawn from noise filtered by ``|f|^-alpha``, between two
+backgrounds drawn from noise filtered by ``|f|^-beta`` (their public generator
+filters uniform white noise in Fourier space and cuts the image along the curve).
+This module writes that construction down in its own way, with its conventions
+explicit (Gaussian instead of uniform white noise: the same flat spectrum):
 
 * **Power-law noise** (:func:`power_law_noise`): periodic Gaussian white noise
   ``z`` on a grid, filtered in Fourier space by ``F(f) = |f|^-exponent`` (``f`` in
   cycles per sample, the zero frequency removed), then scaled to unit expected
   variance. Its expected power spectrum is ``c |f|^(-2 exponent)`` exactly, on
-  every non-zero frequency; a 1-D draw with ``exponent = alpha`` has Holder
-  regularity ``alpha - 1/2`` (for ``1/2 < alpha < 3/2``).
+  every non-zero frequency. A 1-D draw with ``exponent = alpha`` is "C^alpha" in
+  the naming of Kadkhodaie et al.; its Holder exponent in the strict sense is
+  ``alpha - 1/2`` (for ``1/2 < alpha < 3/2``, like fractional Brownian motion).
 * **The contour**: for an image of side ``s``, the height of the boundary in
   column ``j`` is ``h_j = s/2 + amplitude * s * g_j``, ``g`` a 1-D power-law draw
   of exponent ``alpha`` along the (periodic) columns. Pixel ``(r, j)`` (row ``r``
