@@ -1,6 +1,6 @@
 """numdiff: exact, fast and tested numerics for the memorization effect of diffusion models."""
 
-from numdiff import grids, matching, metrics, nets, solvers
+from numdiff import data, grids, local, matching, metrics, nets, solvers
 from numdiff.derivatives import JacobianEigs
 from numdiff.neighbors import nearest_neighbors
 from numdiff.sampling import SampleResult, sample
@@ -16,7 +16,9 @@ __all__ = [
     "Schedule",
     "VPCosine",
     "VPLinear",
+    "data",
     "grids",
+    "local",
     "matching",
     "metrics",
     "nearest_neighbors",

@@ -38,7 +38,7 @@ central differences of the score for ``J v``, with its standard error
 (:func:`hutchinson_divergence`).
 """
 
-from numdiff.matching.divergence import divergence, hutchinson_divergence
+from numdiff.matching.hutchinson import divergence, hutchinson_divergence
 from numdiff.matching.estimates import DivergenceEstimate, MonteCarloEstimate
 from numdiff.matching.objectives import dsm_loss, fisher_divergence, implicit_loss
 

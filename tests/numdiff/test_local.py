@@ -156,3 +156,36 @@ def test_bad_input_is_named():
         LocalScore(data, SCHEDULE, 3).denoise(0.1, np.zeros((1, 5)))
     with pytest.raises(ValueError, match="NaN"):
         LocalScore(data, SCHEDULE, 3).denoise(0.1, np.full((1, data[0].size), np.nan))
+
+
+def test_calibration_to_a_reference_recovers_its_patch_size():
+    """The reference is itself an ELS at k = 5: its own k has cosine similarity 1 at
+    every step. The others are clearly below 1 at small t only: at large t every
+    score is close to the prior's ``-x / sigma^2`` (measured 0.9999 at t = 1)."""
+    from numdiff.local import calibrate_to_reference
+
+    data, _ = case(8, shape=(6, 6, 1))
+    rng = np.random.default_rng(0)
+    reference = EquivariantLocalScore(data, SCHEDULE, 5)
+    path = []
+    for t in (0.05, 0.3, 1.0):
+        x = rng.standard_normal((4, 36))
+        path.append((t, x, reference.score(t, x)))
+    fitted = calibrate_to_reference(lambda k: EquivariantLocalScore(data, SCHEDULE, k),
+                                    [1, 3, 5], path)
+    assert list(fitted.sizes) == [5, 5, 5]
+    assert np.allclose(fitted.scores[:, 2], 1.0, atol=1e-12) and (fitted.scores[0, :2] < 0.99).all()
+    assert fitted(0.06) == 5
+
+
+def test_held_out_calibration_picks_the_smallest_loss():
+    from numdiff.local import calibrate_held_out
+
+    data, _ = case(9, n=30, shape=(6, 6, 1))
+    fitted = calibrate_held_out(lambda k: EquivariantLocalScore(data[:20], SCHEDULE, k), [1, 3, 5],
+                                data[20:].reshape(10, -1), SCHEDULE, [0.05, 1.0], rng=0)
+    assert [fitted.candidates[j] for j in fitted.scores.argmin(axis=1)] == list(fitted.sizes)
+    with pytest.raises(ValueError, match="increasing"):
+        type(fitted)([1.0, 0.5], [3, 3])
+    with pytest.raises(ValueError, match="odd"):
+        type(fitted)([0.5, 1.0], [3, 4])
