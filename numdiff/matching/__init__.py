@@ -38,8 +38,8 @@ central differences of the score for ``J v``, with its standard error
 (:func:`hutchinson_divergence`).
 """
 
-from numdiff.matching.hutchinson import divergence, hutchinson_divergence
 from numdiff.matching.estimates import DivergenceEstimate, MonteCarloEstimate
+from numdiff.matching.hutchinson import divergence, hutchinson_divergence
 from numdiff.matching.objectives import dsm_loss, fisher_divergence, implicit_loss
 
 __all__ = [

@@ -7,8 +7,8 @@ import numpy as np
 
 from numdiff._checks import as_points, as_real_array
 from numdiff.matching._inputs import _CHUNK, _check_model, _check_times, _count, _model_dim, _score
-from numdiff.matching.hutchinson import divergence
 from numdiff.matching.estimates import MonteCarloEstimate
+from numdiff.matching.hutchinson import divergence
 from numdiff.sampling import _generator
 
 

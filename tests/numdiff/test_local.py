@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import numdiff as nd
-from numdiff.local import BoundaryAwareELS, EquivariantLocalScore, LocalScore, PCALocalityScore
 from numdiff.engines import limits
+from numdiff.local import BoundaryAwareELS, EquivariantLocalScore, LocalScore, PCALocalityScore
 from numdiff.local import els as els_module
 from theory import local_scores as oracle
 
