@@ -123,7 +123,16 @@ class TrainedNet:
     seconds: float
 
     def weights(self, ema=True):
-        """The EMA weights (default) or the last iterate."""
+        """The EMA weights (default) or the last iterate.
+
+        Parameters
+        ----------
+        ema : bool, optional
+
+        Returns
+        -------
+        dict
+        """
         return self.ema_params if ema else self.params
 
     def save(self, path):
