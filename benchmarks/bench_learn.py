@@ -150,6 +150,10 @@ def sample(args):
     d_real_held = held_tree.query(train_digits[: args.n], k=1)[0]
     d_sample_train = train_tree.query(res.x, k=2)[0]
     d_held_train = train_tree.query(held[: args.n], k=1)[0]
+    # A blob-maker for scale: samples of the Gaussian fitted to the training digits.
+    fit = np.random.default_rng(args.seed).multivariate_normal(
+        train_digits.mean(axis=0), np.cov(train_digits.T), size=args.n)
+    d_fit_held = held_tree.query(fit)[0]
     memorised = nd.metrics.memorized_fraction(res.x, train_digits)
     print(f"{args.n} samples, {args.steps} Heun steps, s from {args.s_start} to {args.s_end}: "
           f"{seconds:.1f} s, success {res.success}")
@@ -157,6 +161,7 @@ def sample(args):
           f"(q10 {np.quantile(d_sample_held, 0.1):.3f}, q90 {np.quantile(d_sample_held, 0.9):.3f}); "
           f"training digits median {np.median(d_real_held):.3f} "
           f"(q10 {np.quantile(d_real_held, 0.1):.3f}, q90 {np.quantile(d_real_held, 0.9):.3f})")
+    print(f"Gaussian fit to the training digits (blobs): median {np.median(d_fit_held):.3f}")
     print(f"nearest training distance: samples median {np.median(d_sample_train[:, 0]):.3f}; "
           f"held-out digits median {np.median(d_held_train):.3f}; memorised fraction "
           f"(ratio < 1/3) {memorised:.3f}")
