@@ -30,58 +30,78 @@ import tempfile
 import time
 from collections import defaultdict
 
-# name: (description, setup, call); small sizes, so that the run itself is short.
-PATHS = {
-    "denoise_d2": ("dense denoise, d = 2", "f = dense(2)", "f.denoise(0.5, x)"),
-    "denoise_d64": ("dense denoise, d = 64", "f = dense(64)", "f.denoise(0.5, x)"),
-    "denoise_pruned": ("pruned denoise, d = 2", "f = pruned(2)", "f.denoise(1e-4, x)"),
-    "divergence": ("divergence, d = 2", "f = dense(2)", "f.divergence(0.5, x)"),
-    "knn_d2": ("nearest_neighbors, d = 2", "data, x = points(2)", "nd.nearest_neighbors(data, x, 2)"),
-    "knn_d64": ("nearest_neighbors, d = 64", "data, x = points(64)",
-                "nd.nearest_neighbors(data, x, 2)"),
-    "sample_step": ("nd.sample, one step, d = 2", "f = dense(2)",
-                    "nd.sample(f, 8, T=1.0, delta=0.01, steps=1, rng=0)"),
-}
 
-CHILD_PRELUDE = """
-import numpy as np
-rng = np.random.default_rng(0)
-def points(d, n=400, m=16):
+def _points(rng, d, n=400, m=16):
     return rng.standard_normal((n, d)), rng.standard_normal((m, d))
-def dense(d):
-    data, x_ = points(d)
-    globals()["x"] = x_
+
+
+def _score(nd, rng, d, pruning, n=400):
+    data, x = _points(rng, d, n)
     f = nd.EmpiricalScore(data, nd.OU())
-    f.pruning = "off"
-    return f
-def pruned(d):
-    data, x_ = points(d, n=4000)
-    globals()["x"] = data[:16] + 1e-3 * rng.standard_normal((16, d))
-    f = nd.EmpiricalScore(data, nd.OU())
-    f.pruning = "always"
-    return f
-"""
+    f.pruning = pruning
+    return f, x
+
+
+def _denoise(d):
+    def setup(nd, rng):
+        f, x = _score(nd, rng, d, "off")
+        return lambda: f.denoise(0.5, x)
+
+    return setup
+
+
+def _pruned(nd, rng):
+    f, _ = _score(nd, rng, 2, "always", n=4000)
+    x = f.data[:16] + 1e-3 * rng.standard_normal((16, 2))
+    return lambda: f.denoise(1e-4, x)
+
+
+def _divergence(nd, rng):
+    f, x = _score(nd, rng, 2, "off")
+    return lambda: f.divergence(0.5, x)
+
+
+def _knn(d):
+    def setup(nd, rng):
+        data, x = _points(rng, d, m=100)  # >= 64 queries: the float32 tier too
+        return lambda: nd.nearest_neighbors(data, x, 2)
+
+    return setup
+
+
+def _sample(nd, rng):
+    f, _ = _score(nd, rng, 2, "auto")
+    return lambda: nd.sample(f, 8, T=1.0, delta=0.01, steps=1, rng=0)
+
+
+# name: (description, setup returning the call); small sizes, so that the run is short.
+PATHS = {
+    "denoise_d2": ("dense denoise, d = 2", _denoise(2)),
+    "denoise_d64": ("dense denoise, d = 64", _denoise(64)),
+    "denoise_pruned": ("pruned denoise, d = 2", _pruned),
+    "divergence": ("divergence, d = 2", _divergence),
+    "knn_d2": ("nearest_neighbors, d = 2", _knn(2)),
+    "knn_d64": ("nearest_neighbors, d = 64", _knn(64)),
+    "sample_step": ("nd.sample, one step, d = 2", _sample),
+}
 
 
 def child(name):
     """Run one path in this process; print a JSON record."""
     import numba.core.event as ev
+    import numpy as np
 
     start = time.perf_counter()
     import numdiff as nd
 
     import_s = time.perf_counter() - start
-    _, setup, call = PATHS[name]
-    scope = {"nd": nd}
+    setup = PATHS[name][1]
     with ev.install_recorder("numba:compile") as rec:
-        exec(CHILD_PRELUDE, scope)
         start = time.perf_counter()
-        exec(setup, scope)
-        exec(call, scope)
+        setup(nd, np.random.default_rng(0))()
         first_s = time.perf_counter() - start
     start = time.perf_counter()
-    exec(setup, scope)
-    exec(call, scope)
+    setup(nd, np.random.default_rng(0))()
     second_s = time.perf_counter() - start
     print(json.dumps({"import": import_s, "first": first_s, "second": second_s,
                       "functions": _self_times(rec.buffer)}))
@@ -108,7 +128,7 @@ def _self_times(buffer):
 def run_path(name, cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     proc = subprocess.run([sys.executable, __file__, "--child", name], env=env,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if proc.returncode:
         raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -15,15 +15,11 @@ docs/numerics.md#nearest-neighbours gives the bound, the memory and the speed.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-
-import numba
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from numdiff._checks import as_count, as_points
-from numdiff._kernels.knn import CHUNK, merge_tile, refine, scan_columns, scan_rows
+from numdiff._kernels.knn import CHUNK, scan_columns, scan_rows
+from numdiff._kernels.ranking import certified_search, in_threads, threads
 
 __all__ = ["NeighborIndex", "nearest_neighbors"]
 
@@ -32,25 +28,18 @@ __all__ = ["NeighborIndex", "nearest_neighbors"]
 DIRECT_MAX_DIM = 16
 # Data points per block of the direct search (per-thread buffer in L2).
 DIRECT_BLOCK = 512
-# Queries per thread task of the direct search and of the exact recomputation.
+# Queries per thread task of the direct search.
 QUERY_BLOCK = 64
-# BLAS candidates beyond k recomputed exactly; a query whose ranking's rounding
-# bound cannot exclude the next one takes the direct search instead.
-EXTRA_CANDIDATES = 7
+# The one-shot search ranks in float32 (a float32 copy of the data first) from
+# this many queries on; fewer queries read the float64 data once instead.
+FLOAT32_MIN_QUERIES = 64
 # Squared distances of coordinates beyond this (or below its inverse) leave the
 # float64 range; such queries are rescaled by an exact power of two.
 SAFE_MAGNITUDE = 1e150
-# Entries of one ranking tile (queries x data points), per thread: merged while it
-# is in the core's L2 cache (benchmarks/bench_neighbors.py).
-RANK_TILE = 1 << 17
-# Queries per ranking tile, at most.
-RANK_ROWS = 128
 # Data whose mean lies within this fraction of their radius about it are ranked
 # uncentred, without a copy: the rounding bound (largest |y|^2) grows by at most
 # (1 + 1/4)^2 over that of the centred data.
 CENTRING_SKIP = 0.25
-# Ranking values beyond this could overflow in the tile: such queries go direct.
-_RANK_LIMIT = 1e300
 
 
 class NeighborIndex:
@@ -86,6 +75,7 @@ class NeighborIndex:
         if data.shape[0] == 0 or data.shape[1] == 0:
             raise ValueError(f"data must be non-empty; got shape {data.shape}")
         self._set(data)
+        self._float32 = True
         self._prepare()
 
     @classmethod
@@ -119,26 +109,43 @@ class NeighborIndex:
         self.data = data
         self.n_data, self.dim = data.shape
         self._data_t, self._centred, self._sq_norms = data_t, centred, sq_norms
+        # The float32 keys of the first ranking tier; the shift of the keys.
+        self._keys_32 = None
+        self._shift = None if centred is None else data[0] - centred[0]
+        self._float32 = False
         self._top = None
 
     def _prepare(self):
         if self.dim <= DIRECT_MAX_DIM:
             if self._data_t is None:
                 self._data_t = np.ascontiguousarray(self.data.T)
-        elif self._centred is None:
-            mean = self.data.mean(axis=0)
+            return
+        if self._shift is not None:
+            return
+        mean = self.data.mean(axis=0)
+        with np.errstate(over="ignore"):
+            sq_norms = np.einsum("ij,ij->i", self.data, self.data)
+        with np.errstate(over="ignore", invalid="ignore"):  # data beyond 1e154: no ranking
+            off_centre = np.linalg.norm(mean)
+            radius = np.sqrt(sq_norms.max()) - off_centre
+        if not off_centre > CENTRING_SKIP * radius:
+            # Nearly centred already: the raw data serve as the centred keys.
+            self._shift, self._centred, self._sq_norms = np.zeros(self.dim), self.data, sq_norms
+            if self._float32:
+                self._keys_32 = self.data.astype(np.float32)
+        elif self._float32:
+            # float32 keys only (half the data's size); the float64 tier centres its
+            # tiles as they go.
+            self._shift, self._keys_32 = mean, np.empty(self.data.shape, np.float32)
+            self._sq_norms = np.empty(self.n_data)
+            for lo in range(0, self.n_data, CHUNK):
+                block = self.data[lo : lo + CHUNK] - mean
+                self._keys_32[lo : lo + CHUNK] = block
+                self._sq_norms[lo : lo + CHUNK] = np.einsum("ij,ij->i", block, block)
+        else:
+            self._shift, self._centred = mean, self.data - mean
             with np.errstate(over="ignore"):
-                sq_norms = np.einsum("ij,ij->i", self.data, self.data)
-            with np.errstate(over="ignore", invalid="ignore"):  # data beyond 1e154: no ranking
-                off_centre = np.linalg.norm(mean)
-                radius = np.sqrt(sq_norms.max()) - off_centre
-            if not off_centre > CENTRING_SKIP * radius:
-                # Nearly centred already: the raw data serve as the centred copy.
-                self._centred, self._sq_norms = self.data, sq_norms
-            else:
-                self._centred = self.data - mean
-                with np.errstate(over="ignore"):
-                    self._sq_norms = np.einsum("ij,ij->i", self._centred, self._centred)
+                self._sq_norms = np.einsum("ij,ij->i", self._centred, self._centred)
 
     @property
     def top(self):
@@ -196,8 +203,8 @@ class NeighborIndex:
         elif plain.any():
             rows = np.flatnonzero(plain)
             sub = x[rows] if rows.size < x.shape[0] else x
-            idx[rows], dist[rows], exact = _knn_blas(self.data, self._centred, sub, k,
-                                                     self._sq_norms)
+            idx[rows], dist[rows], exact = certified_search(
+                self.data, sub, k, self._sq_norms, self._shift, self._centred, self._keys_32)
             plain[rows[~exact]] = False
         rows = np.flatnonzero(~plain)
         if rows.size:
@@ -240,7 +247,7 @@ class NeighborIndex:
     def _scan(self, x, scale, idx, sq):
         n_query = x.shape[0]
         # Blocks of queries, at least four per thread when there are few queries.
-        rows = max(1, min(QUERY_BLOCK, n_query // (4 * _threads())))
+        rows = max(1, min(QUERY_BLOCK, n_query // (4 * threads())))
 
         def run(lo):
             q = slice(lo, lo + rows)
@@ -250,7 +257,7 @@ class NeighborIndex:
             else:
                 scan_rows(x[q], scale[q], self.data, idx[q], sq[q])
 
-        _in_threads(run, range(0, n_query, rows))
+        in_threads(run, range(0, n_query, rows))
 
 
 def nearest_neighbors(data, x, k=1):
@@ -281,8 +288,12 @@ def nearest_neighbors(data, x, k=1):
     >>> nd.nearest_neighbors([[0.0], [1.0], [3.0]], [[0.9]], k=2)[0]
     array([[1, 0]])
     """
-    index = NeighborIndex(data)
-    x = as_points(x, index.dim, "x")
+    data = as_points(data, None, "data")
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise ValueError(f"data must be non-empty; got shape {data.shape}")
+    x = as_points(x, data.shape[1], "x")
+    index = NeighborIndex.from_arrays(data)
+    index._float32 = x.shape[0] >= FLOAT32_MIN_QUERIES
     return index.search(x, as_count(k, "k", 1, index.n_data))
 
 
@@ -298,110 +309,10 @@ def knn(data, x, k, data_t=None, centred=None, sq_norms=None):
 
 
 def _knn_blas(data, centred, x, k, sq_norms):
-    """Rank by the expansion ``|y|^2 - 2 x.y`` in tiles, keep the best ``k +
-    EXTRA_CANDIDATES`` per query and recompute them exactly. Returns ``(idx, dist,
-    exact)``: a row is exact when the best value left out ranks behind the k-th kept
-    by more than twice the ranking's rounding bound (and its distances are finite);
-    other rows are left for the caller's direct search."""
-    n_data, dim = centred.shape
-    xc = x - (data[0] - centred[0])  # the same shift as the data's
-    n_query = x.shape[0]
-    n_keep = min(n_data, k + EXTRA_CANDIDATES)
-    # |fl(x.y) - x.y| <= d eps |x| |y| and likewise for |y|^2 (gamma_d, doubled), with
-    # the largest |y|: one bound per row, so the check costs no pass over the tile.
-    top_sq = sq_norms.max()
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow: left to the direct search
-        reach = top_sq + 2.0 * np.linalg.norm(xc, axis=1) * np.sqrt(top_sq)
-    err = 2.0 * dim * np.finfo(float).eps * reach
-    # Rows whose ranking values could overflow are left to the direct search.
-    rankable = np.flatnonzero(reach <= _RANK_LIMIT)
-    idx = np.zeros((n_query, k), dtype=np.int64)
-    sq = np.full((n_query, k), np.inf)
-    exact = np.zeros(n_query, dtype=bool)
-    if rankable.size == 0:
-        return idx, sq, exact
-    if rankable.size < n_query:
-        x, xc = x[rankable], xc[rankable]
-    cand, cand_idx, left_out = _rank(xc, centred, sq_norms, n_keep)
-    sub_idx = np.empty((rankable.size, k), dtype=np.int64)
-    sub_sq = np.empty((rankable.size, k))
-
-    def run_refine(lo):
-        q = slice(lo, lo + QUERY_BLOCK)
-        refine(x[q], data, cand_idx[q], sub_idx[q], sub_sq[q])
-
-    _in_threads(run_refine, range(0, rankable.size, QUERY_BLOCK))
-    certified = (left_out - cand[:, k - 1] > 2.0 * err[rankable]) & np.isfinite(sub_sq[:, -1])
-    idx[rankable], sq[rankable], exact[rankable] = sub_idx, sub_sq, certified
-    return idx, np.sqrt(sq), exact
-
-
-def _rank(xc, centred, sq_norms, n_keep):
-    """Per query of ``xc (m, d)``: the ``n_keep`` smallest ranking values ``(m,
-    n_keep)`` ascending, their data indices, and the smallest value left out ``(m,)``.
-
-    Work items are (query block, data range) pairs, run by one thread each with
-    single-threaded BLAS, each merging its tile while it is in cache; queries are
-    split in blocks of ``RANK_ROWS``, and the data in ranges when there are fewer
-    blocks than threads. Each range keeps its own candidates, combined at the end.
-    """
-    m = xc.shape[0]
-    n_data = centred.shape[0]
-    rows = min(m, RANK_ROWS)
-    cols = min(n_data, RANK_TILE // RANK_ROWS)
-    row_starts = range(0, m, rows)
-    workers = _threads()
-    n_ranges = min(-(-workers // len(row_starts)), -(-n_data // cols))
-    bounds = np.linspace(0, n_data, n_ranges + 1).astype(np.int64)
-    cand = np.full((n_ranges, m, n_keep), np.inf)
-    cand_idx = np.zeros((n_ranges, m, n_keep), dtype=np.int64)
-    left_out = np.full((n_ranges, m), np.inf)
-
-    def run(item):
-        lo, part = item
-        hi = min(m, lo + rows)
-        buf = np.empty(rows * cols)
-        scratch = np.empty(CHUNK)
-        for start in range(bounds[part], bounds[part + 1], cols):
-            stop = min(bounds[part + 1], start + cols)
-            tile = buf[: (hi - lo) * (stop - start)].reshape(hi - lo, stop - start)
-            np.matmul(xc[lo:hi], centred[start:stop].T, out=tile)
-            merge_tile(tile, sq_norms, start, cand[part, lo:hi], cand_idx[part, lo:hi],
-                       left_out[part, lo:hi], scratch)
-
-    _in_threads(run, [(lo, part) for lo in row_starts for part in range(n_ranges)])
-    if n_ranges == 1:
-        return cand[0], cand_idx[0], left_out[0]
-    # Combine the ranges: the n_keep smallest of all; what is dropped joins left_out.
-    values = np.concatenate(list(cand), axis=1)
-    order = np.argsort(values, axis=1, kind="stable")
-    kept = order[:, :n_keep]
-    dropped = np.take_along_axis(values, order[:, n_keep : n_keep + 1], axis=1)[:, 0]
-    return (np.take_along_axis(values, kept, axis=1),
-            np.take_along_axis(np.concatenate(list(cand_idx), axis=1), kept, axis=1),
-            np.minimum(left_out.min(axis=0), dropped))
-
-
-def _threads():
-    return max(1, numba.get_num_threads())
-
-
-def _in_threads(run, items):
-    """``run(item)`` for each item, on up to ``numba.get_num_threads()`` threads
-    (the kernels release the GIL) with single-threaded BLAS meanwhile."""
-    workers = min(_threads(), len(items))
-    if workers <= 1:
-        for item in items:
-            run(item)
-        return
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, items))
-
-
-@cache
-def _blas_controller():
-    """One scan of the loaded BLAS libraries, kept (a scan per call costs 0.5 ms)."""
-    return ThreadpoolController()
+    """The float64 ranking alone, on ``centred`` (``data`` less a constant row) and
+    its squared norms: ``(idx, dist, exact)``, rows with ``exact`` False left for the
+    caller's direct search (:func:`numdiff._kernels.ranking.certified_search`)."""
+    return certified_search(data, x, k, sq_norms, data[0] - centred[0], keys=centred)
 
 
 def _inverse_power_of_two(top):

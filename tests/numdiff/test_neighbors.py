@@ -12,6 +12,7 @@ import pytest
 
 import numdiff as nd
 from numdiff import neighbors
+from numdiff._kernels import ranking
 from numdiff._kernels.knn import refine
 from numdiff.metrics import nearest_ratio
 
@@ -47,8 +48,8 @@ def test_many_tiles_and_data_ranges(monkeypatch):
     """Tiles of 8 queries x 32 points: many query blocks, and with 3 queries fewer
     blocks than threads, so the data are split in ranges whose candidates are
     combined."""
-    monkeypatch.setattr(neighbors, "RANK_ROWS", 8)
-    monkeypatch.setattr(neighbors, "RANK_TILE", 8 * 32)
+    monkeypatch.setattr(ranking, "RANK_ROWS", 8)
+    monkeypatch.setattr(ranking, "RANK_TILE", 8 * 32)
     rng = np.random.default_rng(1)
     data = rng.standard_normal((1000, 30))
     for m in (3, 45):
@@ -85,6 +86,25 @@ def test_refine_orders_candidates_by_distance_then_index():
     np.testing.assert_array_equal(idx[0], by_index[want_idx[0]])
     assert idx[0, :4].tolist() == [1, 3, 5, 6]  # the four copies, at one distance
     np.testing.assert_allclose(np.sqrt(sq), want_dist, rtol=1e-14)
+
+
+@pytest.mark.parametrize("offset", [0.0, 50.0])
+def test_the_float32_bound_hands_rows_to_the_float64_ranking(offset):
+    """Points 1e-5 apart along one axis, around +-e_0 (nearly centred: offset 0) or
+    around 50 (1, ..., 1) + e_0 (centred by the index, the float64 tier centring its
+    tiles as they go): squared gaps of 1e-10 are far below the float32 ranking's
+    rounding (about 1e-5) and far above the float64 one (about 1e-13). The float32
+    tier must leave these queries to the float64 one."""
+    rng = np.random.default_rng(10)
+    dim = 20
+    cluster = np.zeros((40, dim))
+    cluster[:, 0] = 1.0
+    cluster[:, 1] = 1e-5 * rng.permutation(40)
+    data = np.concatenate([cluster, -cluster]) + offset
+    x = cluster[:8].copy() + offset
+    x[:, 1] += 1e-5 * rng.uniform(-0.5, 0.5, 8)
+    for k in (1, 3):
+        assert_oracle(data, x, k, nd.NeighborIndex(data).nearest(x, k))
 
 
 def test_the_rounding_bound_sends_unranked_queries_to_the_direct_search():
@@ -138,16 +158,18 @@ def test_index_is_reused_and_arrays_are_not_copied():
     np.testing.assert_array_equal(wrapped.nearest(x, 3)[0], index.nearest(x, 3)[0])
 
 
-def test_memory_is_the_data_once_more_at_most():
-    """tracemalloc (numpy reports its buffers to it): building an index over data
-    far off centre and querying it allocates at most the centred copy plus the
-    ranking tiles and O(M (d + k)) (+10%); nearly centred data are not copied."""
+def test_memory_is_half_the_data_more():
+    """tracemalloc (numpy reports its buffers to it): building an index and querying
+    it allocates at most the float32 keys (half the data) plus the ranking tiles
+    and O(M (d + k)) (+10%), for nearly centred data and for data far off centre
+    (no float64 centred copy)."""
     rng = np.random.default_rng(7)
     n, m, dim = 20000, 300, 128
     data = rng.standard_normal((n, dim))
     x = rng.standard_normal((m, dim))
-    tiles = 4 * neighbors.RANK_TILE * 8  # one per thread, up to 4 threads
-    for shift, copies in ((0.0, 0), (100.0, 1)):
+    # One tile and one block of centred keys per thread, up to 4 threads.
+    tiles = 4 * (ranking.RANK_TILE + ranking.RANK_TILE // ranking.RANK_ROWS * dim) * 8
+    for shift, copies in ((0.0, 0.5), (100.0, 0.5)):
         moved = data + shift
         queries = x + shift
         tracemalloc.start()
