@@ -2,7 +2,7 @@
 
 from numdiff import data, grids, local, matching, metrics, nets, solvers
 from numdiff.derivatives import JacobianEigs
-from numdiff.neighbors import nearest_neighbors
+from numdiff.neighbors import NeighborIndex, nearest_neighbors
 from numdiff.sampling import SampleResult, sample
 from numdiff.schedules import OU, VE, Schedule, VPCosine, VPLinear
 from numdiff.score import EmpiricalScore
@@ -12,6 +12,7 @@ __all__ = [
     "VE",
     "EmpiricalScore",
     "JacobianEigs",
+    "NeighborIndex",
     "SampleResult",
     "Schedule",
     "VPCosine",

@@ -24,12 +24,13 @@ def nearest_ratio(x, data):
     ----------
     x : array_like, shape (M, d)
         Samples, finite.
-    data : array_like, shape (N, d), or a score model
-        Training points, finite, ``N >= 2``; or a model with ``nearest(x, k)``
-        and ``n_data`` (:class:`~numdiff.EmpiricalScore`), whose search then
-        serves: at low ``d`` it goes through the model's leaf index
-        (docs/numerics.md#pruning), built once and kept, where the array form
-        searches densely on every call.
+    data : array_like, shape (N, d), or a score model or an index
+        Training points, finite, ``N >= 2``; or an object with ``nearest(x, k)``
+        and ``n_data``, whose search then serves: a
+        :class:`~numdiff.NeighborIndex` prepares the training set once for
+        repeated calls (docs/numerics.md#nearest-neighbours); an
+        :class:`~numdiff.EmpiricalScore` at low ``d`` goes through its leaf index
+        (docs/numerics.md#pruning). The array form prepares the data on every call.
 
     Returns
     -------
