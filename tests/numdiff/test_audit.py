@@ -63,46 +63,59 @@ def test_copying_model_fraction_recovered_within_wilson(fraction):
     assert not np.any(res.classes[~copied] == VERBATIM)
     if fraction >= 0.3:
         assert res.c_t.z <= -4.5 and res.c_t.statistic < 0 and res.flagged
+        assert res.c_t_by_distance["cell"].z <= -4.5
         assert res.mann_whitney.z < -4.5
-    elif fraction > 0:
-        assert res.flagged
+    if fraction > 0:
+        assert res.flagged and res.verdict == "data-copying"
 
 
 def test_true_law_false_positive_rate_at_nominal_level():
     """200 seeds (0..199) of the true-law model; N = 300, d = 8, 300 samples and 300 held-out.
 
-    Under the null the flag (C_T's one-sided p-value < 0.05) is Bernoulli(0.05):
-    200 seeds give 10 flags on average with s.e. 3.1; the band is 4.5 s.e.
-    either side (false failure 7e-6, normal approximation). The opposite tail
-    (under-fitting p-value < 0.05) is checked the same way, and no sample of the
-    law is classed verbatim.
+    Under the null each side of the verdict (C_T's one-sided p-value < 0.05) is
+    Bernoulli(0.05), with either distance: 200 seeds give 10 on average with
+    s.e. 3.1; the band is 4.5 s.e. either side (false failure 7e-6, normal
+    approximation). The near-copy count of a perfect model falls inside its
+    stated 95% interval in at least 88% of seeds (expected about 95%, s.e.
+    1.5%: false failure below 1e-5), and no sample of the law is classed verbatim.
     """
     alpha, seeds = 0.05, 200
-    flags = underfit = verbatim = 0
+    copying = {"train": 0, "cell": 0}
+    underfit = {"train": 0, "cell": 0}
+    verbatim = covered = 0
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
         train, holdout, x = (rng.standard_normal((300, 8)) for _ in range(3))
         res = audit(train, x, holdout, alpha=alpha, seed=seed, progress=False)
-        flags += res.flagged
-        underfit += res.c_t.pvalue_underfit < alpha
+        assert res.flagged == (res.verdict == "data-copying")
+        for name, ct in res.c_t_by_distance.items():
+            copying[name] += ct.pvalue < alpha
+            underfit[name] += ct.pvalue_underfit < alpha
         verbatim += res.class_counts["verbatim"]
+        lo, hi = res.perfect_model["near copy"]["interval"]
+        covered += lo <= res.class_counts["near copy"] <= hi
     band = 4.5 * np.sqrt(seeds * alpha * (1 - alpha))
-    assert abs(flags - seeds * alpha) <= band
-    assert abs(underfit - seeds * alpha) <= band
+    for counts in (copying, underfit):
+        for name, count in counts.items():
+            assert abs(count - seeds * alpha) <= band, (name, counts)
     assert verbatim <= 0.01 * seeds * 300
+    assert covered >= 0.88 * seeds
 
 
 def test_over_dispersed_model_gives_positive_c_t():
     """N = 500, d = 8, 1000 samples of N(0, 1.5^2 I), 1000 held-out, seed 3.
 
     The samples lie farther from the training set than fresh data: C_T > 0,
-    with z far above 4.5 (expected above 20; false failure negligible).
+    with z far above 4.5 (expected above 20; false failure negligible), with
+    both distances: the verdict is under-fitting.
     """
     rng = np.random.default_rng(3)
     train, holdout = rng.standard_normal((500, 8)), rng.standard_normal((1000, 8))
     res = audit(train, 1.5 * rng.standard_normal((1000, 8)), holdout)
     assert res.c_t.statistic > 0 and res.c_t.z >= 4.5
+    assert res.c_t_by_distance["cell"].z >= 4.5
     assert not res.flagged and res.c_t.pvalue_underfit < 1e-6
+    assert res.verdict == "under-fitting"
 
 
 def test_numdiff_sampler_without_early_stopping_is_all_verbatim():
