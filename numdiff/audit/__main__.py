@@ -108,6 +108,31 @@ def parse_args(argv=None):
     return args
 
 
+def exit_status(verdict, fail_on):
+    """The exit status of an audit that ran.
+
+    Parameters
+    ----------
+    verdict : str or None
+        :attr:`~numdiff.audit.AuditResult.verdict`.
+    fail_on : str or None
+        A key of :data:`FAIL_ON`, or ``None``.
+
+    Returns
+    -------
+    int
+        :data:`EXIT_OK`, :data:`EXIT_COPYING`, :data:`EXIT_UNDERFITTING` or
+        :data:`EXIT_NO_VERDICT`.
+    """
+    if not fail_on:
+        return EXIT_OK
+    if verdict is None:
+        return EXIT_NO_VERDICT
+    if verdict in FAIL_ON[fail_on]:
+        return EXIT_COPYING if verdict == "data-copying" else EXIT_UNDERFITTING
+    return EXIT_OK
+
+
 def _print_summary(result):
     s = result.summary()
     lo, hi = result.memorized_interval
@@ -173,13 +198,7 @@ def main(argv=None):
                  train_shift=result.extra["shown_train_shift"])
     _print_summary(result)
     print(f"report: {args.out}/REPORT.md")
-    if not args.fail_on:
-        return EXIT_OK
-    if result.verdict is None:
-        return EXIT_NO_VERDICT
-    if result.verdict in FAIL_ON[args.fail_on]:
-        return EXIT_COPYING if result.verdict == "data-copying" else EXIT_UNDERFITTING
-    return EXIT_OK
+    return exit_status(result.verdict, args.fail_on)
 
 
 if __name__ == "__main__":

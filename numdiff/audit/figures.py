@@ -16,13 +16,17 @@ import numpy as np
 
 from .result import CLASSES
 
-__all__ = ["gallery", "ratio_figure"]
+__all__ = ["gallery", "ratio_axes", "ratio_figure"]
 
 #: Pairs shown in the gallery.
 GALLERY = 8
 
 #: A log axis is used when the positive distances span more than this factor.
 LOG_SPAN = 20.0
+
+#: Sample distances below the smallest reference distance over this factor share the
+#: first bin of the distance histogram.
+FLOOR_FACTOR = 1000.0
 
 
 def _figure(nrows, ncols, size):
@@ -85,17 +89,25 @@ def gallery(result, train, samples, path, count=GALLERY, train_shift=None):
 
 
 def _log_ticks(ax, lo, hi):
-    """Labelled ticks that cannot overlap: decades over a wide range, 1-2-5 otherwise."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    """Labelled ticks that cannot overlap: a few decades over a wide range, 1-2-5 otherwise."""
+    from matplotlib.ticker import (
+        FuncFormatter,
+        LogFormatterSciNotation,
+        LogLocator,
+        NullFormatter,
+    )
 
-    subs = (1.0,) if np.log10(hi / lo) > 3 else (1.0, 2.0, 5.0)
-    ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    if np.log10(hi / lo) > 3:
+        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0,), numticks=6))
+        ax.xaxis.set_major_formatter(LogFormatterSciNotation())
+    else:
+        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def ratio_figure(result, path):
-    """Ratio counts with the threshold, and the distance laws with the class thresholds.
+    """Write :func:`ratio_axes`'s figure to ``path`` (PNG).
 
     Parameters
     ----------
@@ -105,6 +117,22 @@ def ratio_figure(result, path):
     Returns
     -------
     pathlib.Path
+    """
+    ratio_axes(result).savefig(path, dpi=100)
+    return path
+
+
+def ratio_axes(result):
+    """Ratio counts with the threshold, and the distance laws with the class thresholds.
+
+    Parameters
+    ----------
+    result : AuditResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: the ratios, then the distances.
     """
     fig, axes = _figure(1, 2, (4.8, 3.6))
     ax_r, ax_d = axes[0]
@@ -118,33 +146,42 @@ def ratio_figure(result, path):
     ax_r.legend(fontsize=7)
 
     d1, ref = result.nearest_distance, result.reference_distance
-    both = np.concatenate([d1, ref])
-    positive = both[both > 0]
-    lo = positive.min() if positive.size else 1e-12
-    hi = max(both.max(), lo)
-    log = positive.size < both.size or hi / lo > LOG_SPAN
+    # Samples far closer than any reference point (exact or noisy copies) are lumped at
+    # a floor three decades below the closest reference point, so that the bins keep
+    # resolving the reference's law instead of spreading over empty decades.
+    positive = np.concatenate([d1, ref])
+    positive = positive[positive > 0]
+    ref_positive = ref[ref > 0]
+    floor = (ref_positive.min() if ref_positive.size else
+             positive.min() if positive.size else 1.0) / FLOOR_FACTOR
+    lo = max(positive.min(), floor) if positive.size else floor
+    hi = max(d1.max(), ref.max(), lo)
+    lumped = int(np.sum(d1 < lo))
+    log = lumped > 0 or hi / lo > LOG_SPAN
     if log:
-        if positive.size < both.size:  # exact copies: drawn in the first bin, a decade lower
-            lo /= 10.0
-        bins = np.geomspace(lo, max(hi * 1.05, lo * 10), 50)
+        start = lo / 2.0 if lumped else lo
+        bins = np.geomspace(start, max(hi * 1.05, start * 10), 60)
     else:
         bins = np.linspace(0.95 * lo, 1.05 * hi, 50)
     shares = ", ".join(f"{name} {100 * result.class_counts[name] / result.n_samples:.1f}%"
                        for name in CLASSES)
-    ax_d.hist(np.maximum(d1, lo), bins=bins, weights=np.full(d1.size, 1.0 / d1.size),
+    ax_d.hist(np.maximum(d1, bins[0]), bins=bins, weights=np.full(d1.size, 1.0 / d1.size),
               histtype="stepfilled", alpha=0.5, color="C0", label=f"samples ({d1.size})")
     ax_d.hist(ref, bins=bins, weights=np.full(ref.size, 1.0 / ref.size), histtype="step",
               lw=1.5, color="C1", label=f"reference: {result.calibration} ({ref.size})")
     ax_d.axvline(th["near_distance"], color="C3", ls="--",
                  label=f"near copy below {th['near_distance']:.3g}")
-    ax_d.axvline(max(th["verbatim_distance"], lo), color="k", ls=":",
+    ax_d.axvline(max(th["verbatim_distance"], bins[0]), color="k", ls=":",
                  label=f"verbatim (if memorised) below {th['verbatim_distance']:.3g}")
     ax_d.set(xlabel="distance to the nearest training point", ylabel="share of the set per bin",
              title=f"samples: {shares}")
     ax_d.title.set_fontsize(8)
+    if lumped:
+        ax_d.annotate(f"{lumped} at distance < {lo:.2g}\n(first bin)", (bins[0], 0),
+                      xytext=(4, 40), textcoords="offset points", fontsize=7,
+                      arrowprops={"arrowstyle": "->", "lw": 0.6})
     if log:
         ax_d.set_xscale("log")
         _log_ticks(ax_d, bins[0], bins[-1])
     ax_d.legend(fontsize=6.5)
-    fig.savefig(path, dpi=100)
-    return path
+    return fig
