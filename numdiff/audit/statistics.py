@@ -61,8 +61,8 @@ import numpy as np
 from scipy.special import ndtr
 from scipy.stats import betabinom, binomtest, mannwhitneyu
 
-__all__ = ["CTResult", "MannWhitney", "c_t_test", "mann_whitney", "perfect_model_count",
-           "wilson_interval", "z_u"]
+__all__ = ["CTResult", "MannWhitney", "c_t_test", "continuity_shift", "mann_whitney",
+           "perfect_model_count", "wilson_interval", "z_u"]
 
 
 def wilson_interval(successes, n, level=0.95):
@@ -112,8 +112,23 @@ def z_u(generated, held_out, continuity_correction=False):
     generated, held_out = np.asarray(generated, float), np.asarray(held_out, float)
     m, n = generated.size, held_out.size
     u = mannwhitneyu(generated, held_out, method="asymptotic").statistic
-    centre = 0.5 * m * n - (0.5 if continuity_correction else 0.0)
-    return float((u - centre) / np.sqrt(m * n * (m + n + 1) / 12.0))
+    z = (u - 0.5 * m * n) / np.sqrt(m * n * (m + n + 1) / 12.0)
+    return float(z + (continuity_shift(m, n) if continuity_correction else 0.0))
+
+
+def continuity_shift(m, n):
+    """What the continuity correction adds to ``Z_U``: ``(1/2) / sqrt(mn(m+n+1)/12)``.
+
+    Parameters
+    ----------
+    m, n : int
+        Generated and held-out counts.
+
+    Returns
+    -------
+    float
+    """
+    return 0.5 / np.sqrt(m * n * (m + n + 1) / 12.0)
 
 
 @dataclass
@@ -230,8 +245,11 @@ def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=21
         enough = gen_count[c] >= min_generated
         kept = bool(enough and held_count[c] > 0)
         no_held += int(enough and held_count[c] == 0)
-        score = z_u(gen_dist[gen_cell == c], held_dist[held_cell == c],
-                    continuity_correction) if kept else None
+        score = None
+        if kept:
+            score = z_u(gen_dist[gen_cell == c], held_dist[held_cell == c])
+            if continuity_correction:
+                score += continuity_shift(int(gen_count[c]), int(held_count[c]))
         cells.append({"cell": c, "n_generated": int(gen_count[c]),
                       "n_held_out": int(held_count[c]), "weight": float(held_count[c] / n),
                       "z_u": score, "kept": kept})

@@ -31,6 +31,10 @@ def test_z_u_is_the_standardised_pair_count():
     gen[:3] = held[:3]  # ties count one half
     assert z_u(gen, held) == pytest.approx(brute_z_u(gen, held), rel=1e-12)
     assert z_u(gen * 0.1, held) < 0 < z_u(gen + 1.0, held)
+    # The companion code's continuity correction: U centred at mn/2 - 1/2.
+    sd = np.sqrt(37 * 23 * (37 + 23 + 1) / 12)
+    assert z_u(gen, held, continuity_correction=True) == pytest.approx(
+        brute_z_u(gen, held) + 0.5 / sd, rel=1e-12)
 
 
 def test_mann_whitney_direction_and_pvalues():
