@@ -107,8 +107,9 @@ def test_verdict_sides():
 
         return CTResult(z, z, float(ndtr(z)), float(ndtr(-z)), 1, 0.1)
 
-    assert verdict(fake(-2.0), 0.05) == "data-copying"
-    assert verdict(fake(2.0), 0.05) == "under-fitting"
-    assert verdict(fake(1.0), 0.05) == "neither"
+    # |z| = 1.8: one-sided p = 0.036, below 0.05 but above 0.05 / 2 (each side at alpha).
+    assert verdict(fake(-1.8), 0.05) == "data-copying"
+    assert verdict(fake(1.8), 0.05) == "under-fitting"
+    assert verdict(fake(1.6), 0.05) == verdict(fake(-1.6), 0.05) == "neither"
     assert verdict(fake(-1.0), 0.2) == "data-copying"
     assert verdict(fake(float("nan")), 0.05) is None and verdict(None, 0.05) is None
