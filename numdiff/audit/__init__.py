@@ -300,7 +300,7 @@ def audit(train, samples, holdout=None, *, threshold=1.0 / 3.0, near_quantile=0.
     # (nan ratios, from a training set of 2, fail the ratio test).
     ref_classes = classify(ref_ratio < threshold, ref, t_near, t_verb)
     perfect = {}
-    for i, name in enumerate(CLASSES[1:], start=1):
+    for i, name in enumerate(CLASSES):
         expected, interval = perfect_model_count(int(np.sum(ref_classes == i)), ref.size,
                                                  x.shape[0], level)
         perfect[name] = {"expected": expected, "interval": interval}

@@ -27,6 +27,14 @@ _VERDICT_TEXT = {
 }
 
 
+_REFERENCE = {
+    "holdout": "the held-out points' distances to their nearest training point.",
+    "train leave-one-out": ("the distances of training points to their nearest *other* "
+                            "training point (leave-one-out, as no held-out set was given: an "
+                            "approximation, since each sees one training point fewer)."),
+}
+
+
 def _atomic_text(path, text):
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
@@ -75,8 +83,8 @@ def _class_lines(s):
          f"{s['n_samples']}), {pct} Wilson interval [{lo:.4f}, {hi:.4f}]. Samples at distance "
          f"exactly 0 from a training point: {s['exact_copies']}."), "",
         "### What the classes mean here", "",
-        ("Reference distances, i.e. what novel points look like: the nearest-training "
-         f"distances of the {s['calibration']} points."), "",
+        "Reference distances, i.e. what novel points look like: " + _REFERENCE[s["calibration"]],
+        "",
         (f"* **verbatim**: memorised and nearest distance <= {th['verbatim_distance']:.6g} "
          f"({_source(th, 'verbatim')}). Verbatim is relative to this threshold: a training "
          "point plus noise smaller than it is verbatim, not only a bit-identical copy;"),

@@ -104,7 +104,7 @@ class AuditResult:
     verdict : str or None
         One of :data:`VERDICTS` (see :func:`verdict`).
     perfect_model : dict
-        ``"near copy"`` and ``"verbatim"`` -> ``{"expected": float, "interval":
+        Class name -> ``{"expected": float, "interval":
         (int, int)}``: the count a model sampling the data law itself would get
         (:func:`~numdiff.audit.statistics.perfect_model_count`, at ``level``).
     partition_spread : dict
