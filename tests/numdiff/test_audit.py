@@ -157,3 +157,20 @@ def test_caller_arrays_are_left_untouched_unless_copy_false():
     np.testing.assert_array_equal(train, before)
     res = audit(train, x, copy=False)
     np.testing.assert_allclose(train + res.extra["train_mean"], before, atol=1e-12)
+
+
+def test_leave_one_out_distances_match_brute_force_with_duplicates():
+    from numdiff.audit.search import TrainIndex
+
+    rng = np.random.default_rng(9)
+    train = rng.standard_normal((80, 5))
+    train[10] = train[3]  # a duplicated pair: each is at distance 0 from the other
+    train[20] = train[21] = train[22]  # a triple
+    rows = np.arange(0, 80, 3)
+    first, second = TrainIndex(train - train.mean(0)).leave_one_out(rows, second=True)
+    dist = np.linalg.norm(train[rows, None] - train[None], axis=2)
+    dist[np.arange(rows.size), rows] = np.inf  # leave the point itself out
+    dist.sort(axis=1)
+    np.testing.assert_allclose(first, dist[:, 0], atol=1e-12)
+    np.testing.assert_allclose(second, dist[:, 1], atol=1e-12)
+    assert first[rows == 3][0] == 0.0 and second[rows == 21][0] == 0.0
