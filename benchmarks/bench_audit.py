@@ -31,10 +31,18 @@ the same nearest indices, and the audit recovered the planted fraction
 ``N = 10^5``); with ``2^22`` (41 queries, so the training set streamed from
 memory four times as often) it cost 1.48x the GEMM.
 
+``--partition`` times instead the k-means partition of ``C_T``
+(:func:`numdiff.audit.cells.partition`, 50 cells fitted on 20000 training points,
+``d = 768``, the size of common image embeddings) with one restart and with
+ten (the default), interleaved, three runs each: the median ratio is the cost
+of the stabler partition. Measured on the loaded 2-core machine: medians 10.0 s
+and 84.3 s, ratio 8.4 (one run of each at ``d = 3072``: 52 s and 429 s).
+
 Usage::
 
-    python benchmarks/bench_audit.py            # N = 10^5, M = 10^4, d = 3072
-    python benchmarks/bench_audit.py --small    # seconds
+    python benchmarks/bench_audit.py              # N = 10^5, M = 10^4, d = 3072
+    python benchmarks/bench_audit.py --small      # seconds
+    python benchmarks/bench_audit.py --partition  # minutes
 """
 
 from __future__ import annotations
@@ -186,6 +194,34 @@ def bench(n_train, n_samples, dim, cdist_queries, seed=0, progress=None):
     }
 
 
+def bench_partition(n_points=20000, dim=768, n_cells=50, repeats=3, seed=0):
+    """Median times of the k-means partition with 1 and 10 restarts, interleaved.
+
+    Parameters
+    ----------
+    n_points, dim, n_cells, repeats, seed : int
+
+    Returns
+    -------
+    dict
+        ``n_init`` -> list of seconds.
+    """
+    from numdiff.audit.cells import partition
+
+    train = np.random.default_rng(seed).standard_normal((n_points, dim))
+    times = {1: [], 10: []}
+    for r in range(repeats):
+        for n_init, runs in times.items():
+            t0 = time.perf_counter()
+            partition(train, [], n_cells, seed + r, n_init=n_init, max_points=n_points)
+            runs.append(time.perf_counter() - t0)
+    one, ten = np.median(times[1]), np.median(times[10])
+    print(f"k-means partition, {n_points} points, d = {dim}, {n_cells} cells, {repeats} "
+          f"interleaved runs: median {one:.1f} s (1 restart), {ten:.1f} s (10 restarts), "
+          f"ratio {ten / one:.1f}")
+    return times
+
+
 def report(r):
     """Print the result of :func:`bench`.
 
@@ -238,8 +274,12 @@ def main(argv=None):
     """
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--small", action="store_true", help="tiny sizes (seconds)")
+    p.add_argument("--partition", action="store_true",
+                   help="time the k-means partition with 1 and 10 restarts instead")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.partition:
+        return bench_partition(seed=args.seed)
     sizes = SMALL if args.small else FULL
     r = bench(**sizes, seed=args.seed)
     report(r)

@@ -6,6 +6,12 @@ training set) and scaled by ``1/255``; arrays are taken as they are. The same
 conversion is applied to the training, generated and held-out sets, so their
 distances are comparable. Every failure raises :class:`AuditInputError` naming
 the set and, where there is one, the file.
+
+Features. An ``.npz`` file may hold two arrays, one of them named
+``features``: the points are then the other array (shown in the gallery) and
+the audit measures distances between the ``features`` rows (one per point),
+e.g. embeddings of the images by a copy-detection or self-supervised network
+(see ``docs/audit.md``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AuditInputError", "LoadedSet", "as_set", "load_set"]
+__all__ = ["AuditInputError", "LoadedSet", "as_features", "as_set", "load_set"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -36,11 +42,15 @@ class LoadedSet:
         ``(height, width)`` or ``(height, width, 3)`` when the points are images.
     names : list of str or None
         File names, one per point, for sets read from folders.
+    features : ndarray, shape (n, k), or None
+        A representation of each point in which the audit measures distances
+        instead of ``x`` (``x`` is then only shown).
     """
 
     x: np.ndarray
     image_shape: tuple | None = None
     names: list | None = None
+    features: np.ndarray | None = None
 
 
 def _finite_points(arr, name):
@@ -86,14 +96,19 @@ def as_set(x, name):
 
 
 def _load_array(path, name):
+    features = None
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as z:
                 keys = list(z.keys())
-                if len(keys) != 1:
+                points = [k for k in keys if k != "features"]
+                if len(points) != 1 or len(keys) > 2:
                     raise AuditInputError(
-                        f"{name}: {path} must hold exactly one array; it holds {keys}")
-                arr = z[keys[0]]
+                        f"{name}: {path} must hold exactly one array of points, optionally "
+                        f"with one named 'features'; it holds {keys}")
+                arr = z[points[0]]
+                if "features" in keys:
+                    features = z["features"]
         else:
             arr = np.load(path, allow_pickle=False)
     except AuditInputError:
@@ -101,7 +116,38 @@ def _load_array(path, name):
     except (OSError, ValueError, EOFError) as err:
         raise AuditInputError(f"{name}: cannot read {path} ({err})") from None
     arr, image_shape = _finite_points(arr, f"{name} ({path})")
-    return LoadedSet(arr, image_shape)
+    if features is not None:
+        features = as_features(features, arr.shape[0], f"{name} features ({path})")
+    return LoadedSet(arr, image_shape, features=features)
+
+
+def as_features(features, n_points, name):
+    """Check a feature array: real, finite, shape ``(n_points, k)``.
+
+    Parameters
+    ----------
+    features : array_like, shape (n_points, k)
+        One row per point (higher-dimensional rows are flattened).
+    n_points : int
+        Number of points the features describe.
+    name : str
+        Name for error messages.
+
+    Returns
+    -------
+    ndarray, shape (n_points, k)
+        C-contiguous float64.
+    """
+    try:
+        arr = np.asarray(features)
+    except (TypeError, ValueError) as err:
+        raise AuditInputError(f"{name}: cannot be read as an array ({err})") from None
+    if arr.dtype == bool:
+        raise AuditInputError(f"{name}: expected a real numeric array; got dtype bool")
+    arr, _ = _finite_points(arr, name)
+    if arr.shape[0] != n_points:
+        raise AuditInputError(f"{name}: {arr.shape[0]} rows for {n_points} points")
+    return arr
 
 
 def _load_images(folder, name, mode=None, size=None):
@@ -137,7 +183,8 @@ def load_set(path, name, like=None):
     ----------
     path : str or pathlib.Path
         A ``.npy`` file (an array ``(n, d)``, or ``(n, h, w[, c])`` taken as
-        images), an ``.npz`` file holding exactly one such array, or a folder.
+        images), an ``.npz`` file holding exactly one such array (and
+        optionally a second one named ``features``, shape ``(n, k)``), or a folder.
     name : str
         The set's name for error messages.
     like : LoadedSet, optional

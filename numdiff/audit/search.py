@@ -113,7 +113,7 @@ class TrainIndex:
             idx[lo:hi], dist[lo:hi] = self._chunk(x[lo:hi], k)
         return idx, dist
 
-    def leave_one_out(self, rows, *, chunk=CHUNK, progress=None):
+    def leave_one_out(self, rows, *, chunk=CHUNK, progress=None, second=False):
         """Distance of training points to their nearest *other* training point.
 
         Parameters
@@ -121,15 +121,30 @@ class TrainIndex:
         rows : ndarray of int, shape (n,)
             Indices of the training points to query.
         chunk, progress : see :meth:`query`.
+        second : bool
+            Also return the distance to the second-nearest other training point
+            (``nan`` when the training set has fewer than 3 points).
 
         Returns
         -------
-        ndarray, shape (n,)
+        nearest : ndarray, shape (n,)
             The nearest distance to the rest of the training set (0 for a
             duplicated point).
+        second_nearest : ndarray, shape (n,)
+            Only with ``second=True``.
         """
-        idx, dist = self.query(self.data[rows], 2, chunk=chunk, progress=progress,
+        n_train = self.data.shape[0]
+        k = min(3 if second else 2, n_train)
+        idx, dist = self.query(self.data[rows], k, chunk=chunk, progress=progress,
                                desc="leave-one-out")
-        # The point itself is one of its two nearest (at distance 0); take the other.
-        own_first = idx[:, 0] == rows
-        return np.where(own_first, dist[:, 1], dist[:, 0])
+        # The point itself is among its k nearest (at distance 0) unless it has
+        # k - 1 duplicates before it; drop its own column, else the last one.
+        own = idx == rows[:, None]
+        drop = np.where(own.any(axis=1), own.argmax(axis=1), k - 1)
+        keep = np.ones_like(own)
+        keep[np.arange(rows.size), drop] = False
+        others = dist[keep].reshape(rows.size, k - 1)
+        if not second:
+            return others[:, 0]
+        second_nearest = others[:, 1] if k == 3 else np.full(rows.size, np.nan)
+        return others[:, 0], second_nearest

@@ -29,16 +29,21 @@ data-copying, ``data_copying_tests.C_T``), which keeps a cell when
 ``Q_m(pi) > tau`` with ``tau = 20 / m`` in all of the paper's experiments: a
 cell needs more than 20, i.e. at least 21, generated points, so that each
 in-cell ``Z_U`` is near its normal limit. ``min_generated`` (default 21) is
-that count, inclusive. Two deliberate departures from that code, both
-small: its ``Z_U`` subtracts a continuity correction of 1/2 from the null mean,
-which this one does not (it shifts each ``Z_U`` by ``0.5 / sqrt(mn(m+n+1)/12)``,
-below 0.01 for cells of 20 points against 100); and it measures ``L_pi``
-against the training points of the cell only, while ``L`` here is the distance
-to the whole training set, as in the paper's definition of ``L`` (the two
-differ only for points whose nearest training point lies in another cell). A
-cell with generated points but no held-out point has no ``Z_U``: it is dropped
-and counted in :class:`CTResult`. The paper's equation numbers are not cited:
-its text was not at hand to check them, so the notation above is the reference.
+that count, inclusive. A cell with generated points but no held-out point has
+no ``Z_U``: it is dropped and counted in :class:`CTResult`.
+
+This module computes ``C_T`` from the distances it is given. Which distances,
+and whether each ``Z_U`` is continuity-corrected, is chosen by ``distance`` in
+:func:`numdiff.audit.audit` (see :mod:`numdiff.audit.cells`): ``"cell"``
+reproduces the companion code (``L_pi`` to the training points of the cell,
+``U`` centred at ``mn/2 - 1/2``), and the tests check it against a port of that
+code on the same cells; ``"train"``, numdiff's default, measures ``L`` to the
+whole training set as in the paper's definition of ``L``, without the
+correction. The correction is small (``0.5 / sqrt(mn(m+n+1)/12)`` per ``Z_U``,
+about 0.004 in z for cells of 100 against 100 points); the distance is not: at
+``d = 8`` the two statistics differ by up to about 1 in z (``docs/audit.md``
+gives the measurements). The paper's equation numbers are not cited: its text
+was not at hand to check them, so the notation above is the reference.
 
 The p-value is ours, not the paper's (which reads ``C_T`` as a z-score): the
 cells hold disjoint points, so under the null (``Q = P``) the in-cell ``Z_U``
@@ -54,9 +59,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import ndtr
-from scipy.stats import binomtest, mannwhitneyu
+from scipy.stats import betabinom, binomtest, mannwhitneyu
 
-__all__ = ["CTResult", "MannWhitney", "c_t_test", "mann_whitney", "wilson_interval", "z_u"]
+__all__ = ["CTResult", "MannWhitney", "c_t_test", "continuity_shift", "mann_whitney",
+           "perfect_model_count", "wilson_interval", "z_u"]
 
 
 def wilson_interval(successes, n, level=0.95):
@@ -81,7 +87,7 @@ def wilson_interval(successes, n, level=0.95):
     return float(ci.low), float(ci.high)
 
 
-def z_u(generated, held_out):
+def z_u(generated, held_out, continuity_correction=False):
     """Mann-Whitney ``U`` of generated against held-out distances, as a z-score.
 
     ``Z_U`` of Meehan et al. (2020): ``(U - mn/2) / sqrt(mn(m+n+1)/12)``
@@ -94,6 +100,9 @@ def z_u(generated, held_out):
         Distances of generated points to the training set, ``m >= 1``.
     held_out : array_like, shape (n,)
         Distances of held-out points to the training set, ``n >= 1``.
+    continuity_correction : bool
+        Centre ``U`` at ``mn/2 - 1/2`` instead of ``mn/2``, as the paper's
+        companion code does (the correction of a lower-tail test).
 
     Returns
     -------
@@ -103,7 +112,23 @@ def z_u(generated, held_out):
     generated, held_out = np.asarray(generated, float), np.asarray(held_out, float)
     m, n = generated.size, held_out.size
     u = mannwhitneyu(generated, held_out, method="asymptotic").statistic
-    return float((u - 0.5 * m * n) / np.sqrt(m * n * (m + n + 1) / 12.0))
+    z = (u - 0.5 * m * n) / np.sqrt(m * n * (m + n + 1) / 12.0)
+    return float(z + (continuity_shift(m, n) if continuity_correction else 0.0))
+
+
+def continuity_shift(m, n):
+    """What the continuity correction adds to ``Z_U``: ``(1/2) / sqrt(mn(m+n+1)/12)``.
+
+    Parameters
+    ----------
+    m, n : int
+        Generated and held-out counts.
+
+    Returns
+    -------
+    float
+    """
+    return 0.5 / np.sqrt(m * n * (m + n + 1) / 12.0)
 
 
 @dataclass
@@ -170,6 +195,8 @@ class CTResult:
         (``P_n(pi)``), ``z_u`` (``None`` when dropped) and ``kept``.
     dropped_no_held_out : int
         Cells with enough generated points but no held-out point.
+    continuity_correction : bool
+        Whether each ``Z_U`` was continuity-corrected (see :func:`z_u`).
     """
 
     statistic: float
@@ -180,9 +207,11 @@ class CTResult:
     tau: float
     cells: list = field(default_factory=list)
     dropped_no_held_out: int = 0
+    continuity_correction: bool = False
 
 
-def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=21):
+def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=21,
+             continuity_correction=False):
     """The ``C_T`` statistic of Meehan et al. (2020) and its p-value.
 
     Parameters
@@ -201,6 +230,8 @@ def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=21
         A cell is kept when it holds at least this many generated points,
         i.e. ``Q_m(pi) >= tau = min_generated / m``; the default 21 is the
         companion code's ``Q_m(pi) > 20 / m``.
+    continuity_correction : bool
+        Continuity-correct each ``Z_U`` (see :func:`z_u`).
 
     Returns
     -------
@@ -214,7 +245,11 @@ def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=21
         enough = gen_count[c] >= min_generated
         kept = bool(enough and held_count[c] > 0)
         no_held += int(enough and held_count[c] == 0)
-        score = z_u(gen_dist[gen_cell == c], held_dist[held_cell == c]) if kept else None
+        score = None
+        if kept:
+            score = z_u(gen_dist[gen_cell == c], held_dist[held_cell == c])
+            if continuity_correction:
+                score += continuity_shift(int(gen_count[c]), int(held_count[c]))
         cells.append({"cell": c, "n_generated": int(gen_count[c]),
                       "n_held_out": int(held_count[c]), "weight": float(held_count[c] / n),
                       "z_u": score, "kept": kept})
@@ -224,9 +259,46 @@ def c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated=21
     tau = min_generated / m
     if not weights:
         nan = float("nan")
-        return CTResult(nan, nan, nan, nan, n_cells, tau, cells, no_held)
+        return CTResult(nan, nan, nan, nan, n_cells, tau, cells, no_held,
+                        continuity_correction)
     w, s = np.array(weights), np.array(scores)
     stat = float(w @ s / w.sum())
     z = stat * w.sum() / np.sqrt(np.sum(w * w))
     return CTResult(stat, float(z), float(ndtr(z)), float(ndtr(-z)), n_cells, tau, cells,
-                    no_held)
+                    no_held, continuity_correction)
+
+
+def perfect_model_count(reference_hits, n_reference, m, level=0.95):
+    """How many of ``m`` samples of a perfect model fall in a class, and a predictive interval.
+
+    A perfect model samples the data law itself, so its samples are
+    exchangeable with the ``n_reference`` reference points, of which
+    ``reference_hits`` fall in the class. The chance ``p`` that a fresh point
+    does is then known up to ``Beta(K + 1/2, n - K + 1/2)`` (Jeffreys), and
+    the count among ``m`` samples is beta-binomial: binomial spread plus the
+    spread of ``p`` estimated from ``n`` points (for ``m = n`` about twice the
+    binomial variance).
+
+    Parameters
+    ----------
+    reference_hits : int
+        Reference points in the class, ``0 <= K <= n``.
+    n_reference : int
+        Reference points, ``n >= 1``.
+    m : int
+        Samples, ``m >= 1``.
+    level : float
+        Level of the interval.
+
+    Returns
+    -------
+    expected : float
+        The predictive mean ``m (K + 1/2) / (n + 1)``.
+    interval : (int, int)
+        Central predictive interval of the count at ``level``.
+    """
+    a = reference_hits + 0.5
+    b = n_reference - reference_hits + 0.5
+    law = betabinom(int(m), a, b)
+    lo, hi = law.interval(level)
+    return float(m * a / (a + b)), (int(lo), int(hi))
