@@ -39,16 +39,15 @@ from numdiff.audit import CLASSES, audit
 from theory.mixture import mixture_sample
 
 from ..claims import at_least, at_most, within
+from ..plotting import new_figure, save_figure
 from ..report import markdown_table
 from ..study import Study, Summary
 from .common import (
     SE_BAND,
     gaussian_data,
     nearest_points,
-    new_figure,
     ou_alpha_sigma2,
     ou_steps,
-    save_figure,
     two_proportion_test,
 )
 from .memorization import grid_times_near, load_digits_data

@@ -1,4 +1,4 @@
-"""Measurements shared by the studies: histogram distances, nearest points, tests, figures.
+"""Measurements shared by the studies: histogram distances, nearest points, tests.
 
 Everything here is written with numpy / scipy only, so the measurements do not
 depend on the numdiff code they check.
@@ -7,7 +7,6 @@ depend on the numdiff code they check.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -219,21 +218,3 @@ def two_proportion_test(k1, n1, k2, n2) -> TwoProportion:
 def log_standard_normal(x):
     """``log N(x; 0, I)`` row-wise: x shape (n, d) -> (n,)."""
     return -0.5 * (x * x).sum(axis=1) - 0.5 * x.shape[1] * np.log(2 * np.pi)
-
-
-def new_figure(nrows=1, ncols=1, size=(5.0, 3.6)):
-    """A matplotlib figure on the Agg canvas (no pyplot state), with its axes array."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
-
-
-def save_figure(fig, outdir, name) -> Path:
-    """Save ``fig`` as ``outdir/figures/<name>.png`` and return the path."""
-    folder = Path(outdir) / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    return path

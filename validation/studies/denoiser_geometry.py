@@ -86,9 +86,10 @@ from theory.identities import tweedie_gaussian
 from theory.memorization import collapse_snr, collapse_time
 
 from ..claims import at_most, violates
+from ..plotting import new_figure, save_figure
 from ..report import markdown_table
 from ..study import Study, Summary
-from .common import SE_BAND, gaussian_data, new_figure, ou_alpha_sigma2, save_figure
+from .common import SE_BAND, gaussian_data, ou_alpha_sigma2
 from .memorization import load_digits_data
 
 EPS = float(np.finfo(np.float64).eps)

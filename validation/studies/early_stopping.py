@@ -51,6 +51,15 @@ from theory.mixture import mixture_logpdf, mixture_sample
 from theory.tv import tv_monte_carlo
 
 from ..claims import at_most, violates
+from ..plotting import (
+    REFERENCE_COLORS,
+    distinct_colors,
+    figure_legend,
+    key_handle,
+    log_axis,
+    new_figure,
+    save_figure,
+)
 from ..report import markdown_table
 from ..study import Study, Summary
 from .common import (
@@ -60,11 +69,9 @@ from .common import (
     log_standard_normal,
     mixture_cdf_1d,
     nearest_points,
-    new_figure,
     ou_alpha_sigma2,
     ou_steps,
     rosenblatt_2d,
-    save_figure,
     uniform_hist_tv,
 )
 
@@ -282,23 +289,28 @@ def summarise(cell_results, config, outdir):
 
 def _figure(init, disc, config, outdir):
     dims = [m["d"] for m in config["dims"]]
-    fig, axes = new_figure(1, len(dims), size=(4.0, 3.4))
+    fig, axes = new_figure(1, len(dims))
     eps = np.array(config["eps"], dtype=float)
+    colors = distinct_colors(len(config["solvers"]) + 1)
     for ax, d in zip(axes[0], dims):
-        ax.plot(eps, eps, "k-", label="eps (Theorem 3)")
-        ax.plot(eps, [init[(d, e)]["bound"] for e in eps], "k:", label="rigorous init bound")
-        ax.plot(eps, [init[(d, e)]["tv"] for e in eps], "C2s-", label="init (MC)")
-        for i, process in enumerate(config["solvers"]):
+        ax.plot(eps, eps, "-", color=REFERENCE_COLORS[0], label="eps (Theorem 3)")
+        ax.plot(eps, [init[(d, e)]["bound"] for e in eps], ":", color=REFERENCE_COLORS[1],
+                label="rigorous bound on the initialisation error")
+        ax.plot(eps, [init[(d, e)]["tv"] for e in eps], "s-", color=colors[-1],
+                label="initialisation error (Monte Carlo)")
+        for color, process in zip(colors, config["solvers"]):
             meas = np.array([disc[(d, e, process)]["measured"] for e in eps])
             null = np.array([disc[(d, e, process)]["null"] for e in eps])
-            ax.plot(eps, meas, f"C{i}o-", label=f"disc. {process}")
-            ax.plot(eps, null, f"C{i}x--", alpha=0.6, label=f"null {process}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("eps")
-        ax.set_title(f"d = {d}" + (" (lower bounds)" if d > 2 else ""))
-    axes[0][0].set_ylabel("total variation")
-    axes[0][0].legend(fontsize=7)
+            ax.plot(eps, meas, "o-", color=color, label=f"{process}: histogram TV")
+            ax.plot(eps, null, "x--", color=color, alpha=0.7)
+        log_axis(ax, "x", eps)
+        log_axis(ax, "y")
+        ax.set(xlabel="eps", ylabel="total variation",
+               title=f"d = {d}" + (" (lower bounds)" if d > 2 else ""))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(key_handle(ls="--", marker="x", alpha=0.7))
+    labels.append("its null level (exact samples)")
+    figure_legend(fig, handles, labels, ncols=3)
     return save_figure(fig, outdir, "early_stopping")
 
 

@@ -44,9 +44,10 @@ from theory.mixture import mixture_sample, mixture_score
 from theory.score_matching import gaussian_score_matching, score_matching_1d
 
 from ..claims import at_least, at_most, within
+from ..plotting import new_figure, save_figure
 from ..report import markdown_table
 from ..study import Study, Summary
-from .common import SE_BAND, new_figure, ou_alpha_sigma2, save_figure
+from .common import SE_BAND, ou_alpha_sigma2
 
 OU = nd.OU()
 

@@ -62,9 +62,9 @@ from scipy.stats import t as student_t
 from numdiff import nets
 
 from ..claims import Finding, at_most
+from ..plotting import new_figure, save_figure
 from ..report import markdown_table
 from ..study import Study, Summary
-from .common import new_figure, save_figure
 
 #: Run classes in report order (see the module docstring).
 CLASSES = ("converged", "unconverged", "collapsed", "dead", "diverged", "no stable start")

@@ -97,9 +97,10 @@ from numdiff.metrics import nearest_ratio
 from theory.mixture import mixture_sample
 
 from ..claims import Finding, at_most
+from ..plotting import new_figure, save_figure
 from ..report import markdown_table
 from ..study import Study, Summary
-from .common import SE_BAND, new_figure, save_figure, two_proportion_test, wilson_ci
+from .common import SE_BAND, two_proportion_test, wilson_ci
 from .stable_minima import LIVE, bound_ratio, curvature, fit, stable_start, t_interval
 
 #: Nearest over second-nearest training distance below which a sample is memorised.

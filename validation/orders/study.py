@@ -18,14 +18,14 @@ import dataclasses
 from ..claims import within
 from ..report import markdown_table
 from ..study import Study, Summary
+from .figure import plot_orders
+from .measure import measure_orders
 
 COLUMNS = ("solver", "process", "schedule", "check", "predicted", "measured", "band", "passed")
 
 
 def orders_cell(config, seed):
-    """All order measurements (their seeds are fixed inside ``validation.orders``)."""
-    from ..orders import measure_orders
-
+    """All order measurements (their seeds are fixed inside :mod:`validation.orders.measure`)."""
     return measure_orders(bool(config["quick"]))
 
 
@@ -44,8 +44,6 @@ def _claim(row):
 
 
 def summarise(cell_results, config, outdir):
-    from ..orders import plot_orders
-
     rows = cell_results[0].result
     path = outdir / "figures" / "orders.png"
     path.parent.mkdir(parents=True, exist_ok=True)
