@@ -83,6 +83,14 @@ def legend_outside(ax, handles=None, labels=None, title=None, ncols=1):
                      fontsize=FONT["legend.fontsize"], title_fontsize=FONT["legend.fontsize"])
 
 
+def legend_below(ax, handles=None, labels=None, ncols=1):
+    """A legend under ``ax`` (below its x label), outside its data area."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    return ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.22),
+                     borderaxespad=0.0, ncols=ncols, fontsize=FONT["legend.fontsize"])
+
+
 def figure_legend(fig, handles, labels, ncols=4):
     """One legend for the whole figure, below its panels."""
     return fig.legend(handles, labels, loc="outside lower center", ncols=ncols,
@@ -158,10 +166,23 @@ def ordered_colors(values, log=True, cmap="viridis", span=0.9):
     return [tuple(mappable.to_rgba(v)) for v in values], mappable
 
 
-def colorbar(fig, ax, mappable, label):
-    """A colour bar beside ``ax`` (or a list of axes) for :func:`ordered_colors`."""
+def colorbar(fig, ax, mappable, label, values=None):
+    """A colour bar beside ``ax`` (or a list of axes) for :func:`ordered_colors`.
+
+    With ``values`` (the curves' parameters) its ticks are those values, thinned
+    to at most six; otherwise those of the norm, minor ones unlabelled.
+    """
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter, NullLocator
+
     bar = fig.colorbar(mappable, ax=ax, label=label, pad=0.02, fraction=0.06)
     bar.ax.tick_params(labelsize=FONT["ytick.labelsize"])
+    axis = bar.ax.yaxis
+    if values is not None:
+        values = np.unique(np.asarray(values, dtype=float))
+        axis.set_major_locator(FixedLocator(values[:: max(1, int(np.ceil(len(values) / 6)))]))
+        axis.set_major_formatter(FormatStrFormatter("%.2g"))
+        axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
     return bar
 
 
@@ -198,7 +219,7 @@ def ordered_curves(fig, ax, x, ys, values, label, cmap="viridis", tol=0.01):
                 break
         else:
             groups.append([y, 1])
-    colorbar(fig, ax, mappable, label)
+    colorbar(fig, ax, mappable, label, values)
     shared = [f"{count} at {np.mean(y):.2g}" for y, count in groups if count > 1]
     return f"{len(ys)} curves; overlapping: {', '.join(shared)}" if shared else ""
 

@@ -39,7 +39,15 @@ from numdiff.audit import CLASSES, audit
 from theory.mixture import mixture_sample
 
 from ..claims import at_least, at_most, within
-from ..plotting import new_figure, save_figure
+from ..plotting import (
+    REFERENCE_COLORS,
+    legend_outside,
+    log_axis,
+    new_figure,
+    ordered_colors,
+    save_figure,
+    style_key,
+)
 from ..report import markdown_table
 from ..study import Study, Summary
 from .common import (
@@ -391,28 +399,29 @@ def _curve_figure(curve, outdir):
     ax = axes[0, 0]
     rows = curve["rows"]
     deltas = [r["delta"] for r in rows]
-    for key, label, color in (("memorized", "memorised", "C0"), ("verbatim", "verbatim", "C1")):
+    for key, label, color in (("memorized", "memorised", "tab:blue"),
+                              ("verbatim", "verbatim", "tab:orange")):
         def frac(s, key=key):
             return (s["memorized"] if key == "memorized" else s["classes"]["verbatim"]) / s["n"]
-        ax.plot(deltas, [frac(r["sampler"]) for r in rows], f"{color}o-",
-                label=f"{label} (audit of the sampler)")
-        ax.plot(deltas, [frac(r["exact"]) for r in rows], f"{color}x:",
-                label=f"{label} (audit of exact p_delta)")
-    ax.set(xscale="log", xlabel="delta", ylabel="fraction", ylim=(-0.02, 1.02),
+        ax.plot(deltas, [frac(r["sampler"]) for r in rows], "o-", color=color, label=label)
+        ax.plot(deltas, [frac(r["exact"]) for r in rows], "x:", color=color)
+    log_axis(ax, "x")
+    ax.set(xlabel="delta", ylabel="fraction of samples", ylim=(-0.02, 1.02),
            title="memorisation curve reproduced by the audit")
-    ax.legend(fontsize=7)
+    style_key(ax, {"audit of the sampler": {"marker": "o"},
+                   "audit of exact p_delta": {"marker": "x", "ls": ":"}})
     return save_figure(fig, outdir, "audit_curve")
 
 
 def _digits_figure(dig, config, outdir):
     train = _digits_split(config)[0]
     small = dig["sampler"][-1]
-    fig, axes = new_figure(3, 8, size=(1.2, 1.3))
+    fig, axes = new_figure(3, 8, size=(1.3, 1.4))
     for j, ((i, k), x) in enumerate(zip(small["gallery"], small["x"])):
         axes[0, j].imshow(np.reshape(x, (8, 8)), cmap="gray_r", vmin=0, vmax=1)
         axes[1, j].imshow(train[k].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
-        axes[0, j].set_title(f"sample {i}", fontsize=6)
-        axes[1, j].set_title(f"train {k}", fontsize=6)
+        axes[0, j].set_title(f"sample {i}", fontsize=8)
+        axes[1, j].set_title(f"train {k}", fontsize=8)
         for ax in (axes[0, j], axes[1, j]):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -420,11 +429,15 @@ def _digits_figure(dig, config, outdir):
     for ax in axes[2]:
         ax.remove()
     ax = fig.add_subplot(gs[2, :])
-    for s in dig["sampler"]:
-        ax.hist(s["ratio"], bins=np.linspace(0, 1, 41), alpha=0.5, label=f"delta={s['delta']:.2g}")
-    ax.axvline(1 / 3, color="k", ls="--", label="threshold 1/3")
+    colors, _ = ordered_colors([s["delta"] for s in dig["sampler"]])
+    for color, s in zip(colors, dig["sampler"]):
+        ax.hist(s["ratio"], bins=np.linspace(0, 1, 41), alpha=0.5, color=color,
+                label=f"samples, delta={s['delta']:.2g}")
+    ax.axvline(1 / 3, color=REFERENCE_COLORS[0], ls="--", label="threshold 1/3")
     ax.set(xlabel="nearest / second-nearest training distance", ylabel="samples")
-    ax.legend(fontsize=6)
+    legend_outside(ax)
+    fig.suptitle(f"Samples at delta = {small['delta']:.2g} (top) above their nearest training "
+                 "digits (middle)", fontsize=9)
     return save_figure(fig, outdir, "audit_digits")
 
 

@@ -86,10 +86,10 @@ from theory.identities import tweedie_gaussian
 from theory.memorization import collapse_snr, collapse_time
 
 from ..claims import at_most, violates
-from ..plotting import new_figure, save_figure
 from ..report import markdown_table
 from ..study import Study, Summary
 from .common import SE_BAND, gaussian_data, ou_alpha_sigma2
+from .denoiser_geometry_plots import figure5, spectra_figure
 from .memorization import load_digits_data
 
 EPS = float(np.finfo(np.float64).eps)
@@ -509,89 +509,12 @@ def summarise(cell_results, config, outdir):
         + markdown_table(("data", "t_C (theory)", "t at half rank", "log10(t / t_C)",
                           "s.e. (decades)", "KDE h"), crossing_rows),
     ]
-    figures = [_spectra_figure(groups, outdir)]
+    figures = [spectra_figure(groups, outdir)]
     if figure is not None:
-        figures.extend(_figure5(figure, outdir))
+        figures.extend(figure5(figure, outdir))
     else:
         tables.append("The 8x8 digits are not part of this run: no Figure 5 analogue.")
     return Summary(claims, figures, tables)
-
-
-# -- figures ---------------------------------------------------------------------------------------
-
-
-def _spectra_figure(groups, outdir):
-    fig, axes = new_figure(len(groups), 3, size=(4.3, 3.3))
-    for (name, rows), ax_row in zip(groups.items(), axes):
-        rows = sorted(rows, key=lambda r: r["t"])
-        noise = [np.sqrt(r["sigma2"]) / r["alpha"] for r in rows]
-        first = rows[0]
-        t_c = collapse_time(first["n_data"], first["dim"], nd.OU(), data_var=first["data_var"])
-        a_c, s2_c = ou_alpha_sigma2(t_c)
-        ax_tr, ax_en, ax_dec = ax_row
-        series = [("empirical (law)", [r["empirical"]["dof"] for r in rows], "C0o-"),
-                  ("empirical (held-out, median)",
-                   [r["spectra"]["empirical"]["trace_median"] for r in rows], "C0s:"),
-                  ("Wiener", [r["spectra"]["gaussian"]["trace"] for r in rows], "C1^-"),
-                  ("KDE (median)", [r["spectra"]["kde"]["trace_median"] for r in rows], "C2v-")]
-        for label, vals, style in series:
-            ax_tr.plot(noise, vals, style, ms=4, label=label)
-        for key, style in (("empirical", "C0s-"), ("gaussian", "C1^-"), ("kde", "C2v-")):
-            ax_en.plot(noise, [r["spectra"][key]["entropy_median"] for r in rows], style, ms=4,
-                       label=f"{key} (median)")
-        for ax in (ax_tr, ax_en):
-            ax.axvline(np.sqrt(s2_c) / a_c, color="k", ls="--", lw=1)
-        ax_tr.set(xscale="log", yscale="symlog", ylim=(0, None), xlabel="sigma / alpha",
-                  ylabel="trace rank alpha tr grad D", title=f"{name} (dashed: collapse)")
-        ax_en.set(xscale="log", xlabel="sigma / alpha", ylabel="entropy rank",
-                  title="exp(entropy of normalised eigenvalues)")
-        for j, r in enumerate(rows[:: max(1, len(rows) // 4)]):
-            for key, style in (("empirical", "-"), ("kde", ":")):
-                spec = np.asarray(r["spectra"][key]["spectrum"])
-                ax_dec.plot(np.arange(1, len(spec) + 1), np.maximum(spec, 1e-16), f"C{j}{style}",
-                            label=f"{key}, sigma/alpha={np.sqrt(r['sigma2']) / r['alpha']:.2g}")
-        ax_dec.set(yscale="log", xlabel="index", ylabel="mean alpha lambda_k",
-                   title="mean decay (solid: empirical, dotted: KDE)", ylim=(1e-8, 2))
-        ax_tr.legend(fontsize=7)
-        ax_en.legend(fontsize=7)
-        ax_dec.legend(fontsize=6)
-    return save_figure(fig, outdir, "denoiser_geometry_ranks")
-
-
-def _figure5(res, outdir):
-    keys = ("empirical", "gaussian", "kde")
-    levels = res["levels"]
-    k = len(levels[0]["vectors"]["empirical"][0])
-    fig, axes = new_figure(len(levels) * len(keys), k + 3, size=(1.35, 1.45))
-    for i, lev in enumerate(levels):
-        for j, key in enumerate(keys):
-            row = axes[i * len(keys) + j]
-            images = ([res["clean"], lev["noisy"], lev["denoised"][key]]
-                      + list(np.asarray(lev["vectors"][key]).T))
-            titles = (["clean", f"noisy s/a={np.sqrt(lev['sigma2']) / lev['alpha']:.2g}",
-                       f"D {key}"]
-                      + [f"{key[:3]} l={v:.2g}" for v in lev["top"][key]])
-            for ax, img, title in zip(row, images, titles):
-                img = np.asarray(img).reshape(8, 8)
-                if title.startswith(("clean", "noisy", "D ")):
-                    ax.imshow(img, cmap="gray_r", vmin=0, vmax=1)
-                else:
-                    lim = np.abs(img).max()
-                    ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
-                ax.set_title(title, fontsize=6)
-                ax.set_xticks([])
-                ax.set_yticks([])
-    path_vectors = save_figure(fig, outdir, "denoiser_geometry_figure5_eigenvectors")
-    fig, axes = new_figure(1, len(levels), size=(4.0, 3.2))
-    for ax, lev in zip(axes[0], levels):
-        for key, style in zip(keys, ("C0o-", "C1^-", "C2v-")):
-            spec = np.maximum(np.asarray(lev["spectrum"][key]), 1e-16)
-            ax.plot(np.arange(1, len(spec) + 1), spec, style, ms=2, label=key)
-        ax.set(yscale="log", xlabel="index k", ylabel="alpha lambda_k", ylim=(1e-10, 2),
-               title=f"sigma/alpha = {np.sqrt(lev['sigma2']) / lev['alpha']:.2g}")
-        ax.legend(fontsize=7)
-    path_decay = save_figure(fig, outdir, "denoiser_geometry_figure5_decay")
-    return [path_vectors, path_decay]
 
 
 _FACTORS = [1 / 64, 1 / 16, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 16.0, 64.0]

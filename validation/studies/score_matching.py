@@ -44,7 +44,7 @@ from theory.mixture import mixture_sample, mixture_score
 from theory.score_matching import gaussian_score_matching, score_matching_1d
 
 from ..claims import at_least, at_most, within
-from ..plotting import new_figure, save_figure
+from ..plotting import PANEL, legend_outside, log_axis, new_figure, ordered_colors, save_figure
 from ..report import markdown_table
 from ..study import Study, Summary
 from .common import SE_BAND, ou_alpha_sigma2
@@ -395,20 +395,21 @@ def _generalisation_claims(rows, config):
 
 
 def _figure(errors, outdir):
-    fig, axes = new_figure(1, 1, size=(5.2, 3.8))
+    fig, axes = new_figure(1, 1, size=(1.2 * PANEL[0], 1.2 * PANEL[1]))
     ax = axes[0, 0]
     ns = sorted(errors)
     times = [r["t"] for r in errors[ns[0]]]
-    for i, t in enumerate(times):
+    colors, _ = ordered_colors(times)
+    for i, (color, t) in enumerate(zip(colors, times)):
         vals = np.array([errors[n][i]["error"] for n in ns])
         ses = np.array([errors[n][i]["se"] for n in ns])
-        ax.errorbar(ns, vals, yerr=2 * ses, marker="o", capsize=2, label=f"t = {t:g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        ax.errorbar(ns, vals, yerr=2 * ses, marker="o", color=color, capsize=2, label=f"t = {t:g}")
+    log_axis(ax, "x", ns)
+    log_axis(ax, "y")
     ax.set_xlabel("training points N")
     ax.set_ylabel(r"$E_{p_t}|\hat s - \nabla\log p_t|^2$")
     ax.set_title("score error of the empirical score, N(0, I) data")
-    ax.legend(fontsize=8)
+    legend_outside(ax, title="error bars: 2 s.e.")
     return save_figure(fig, outdir, "score_matching_error")
 
 
