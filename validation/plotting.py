@@ -325,7 +325,8 @@ def layout_problems(fig) -> list[str]:
       lines sampled between their points;
     * tick labels of an axis do not overlap one another;
     * no two curves are drawn alike: each (colour, line style, marker) is used once,
-      and curves with legend labels have pairwise distinct colours.
+      and curves with legend labels have pairwise distinct colours;
+    * no title, axis label or legend is cut off by the edge of the figure.
 
     Parameters
     ----------
@@ -338,6 +339,7 @@ def layout_problems(fig) -> list[str]:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import to_hex
+    from matplotlib.text import Text
 
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
@@ -345,6 +347,19 @@ def layout_problems(fig) -> list[str]:
     legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
     boxes = [leg.get_window_extent(renderer) for leg in legends]
     problems = []
+    edge = fig.bbox
+    texts = [t for ax in fig.axes if ax.get_visible()
+             for t in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label)]
+    texts += [t for t in fig.texts if t is not fig._suptitle]
+    texts += [fig._suptitle] if fig._suptitle else []
+    for artist in texts + legends:
+        if isinstance(artist, Text) and not artist.get_text().strip():
+            continue
+        box = artist.get_window_extent(renderer)
+        if (box.x0 < edge.x0 - 1 or box.x1 > edge.x1 + 1 or box.y0 < edge.y0 - 1
+                or box.y1 > edge.y1 + 1):
+            what = artist.get_text() if isinstance(artist, Text) else "a legend"
+            problems.append(f"{what!r} is cut off by the edge of the figure")
     for ax in fig.axes:
         if not ax.get_visible() or ax.get_label() == "<colorbar>":
             continue

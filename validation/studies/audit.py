@@ -407,7 +407,7 @@ def _curve_figure(curve, outdir):
         ax.plot(deltas, [frac(r["exact"]) for r in rows], "x:", color=color)
     log_axis(ax, "x")
     ax.set(xlabel="delta", ylabel="fraction of samples", ylim=(-0.02, 1.02),
-           title="memorisation curve reproduced by the audit")
+           title="the audit reproduces the curve")
     style_key(ax, {"audit of the sampler": {"marker": "o"},
                    "audit of exact p_delta": {"marker": "x", "ls": ":"}})
     return save_figure(fig, outdir, "audit_curve")

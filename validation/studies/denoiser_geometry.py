@@ -436,7 +436,7 @@ def _jacobian_claim(name, rows, bound):
         bound, err,
         detail="EmpiricalScore.jacobian against theory.denoisers.kde_denoiser_jacobian (h = 0) "
                f"at the noisy held-out points of every level; bound {bound:.3g} of the scale "
-               "(64 eps; achieved <= 7e-16 on both families); detectable: the margin")
+               "(64 eps; achieved <= 7e-16 on both families)")
 
 
 def summarise(cell_results, config, outdir):

@@ -122,8 +122,8 @@ def figure5(res, outdir):
                 ax.set_xticks([])
                 ax.set_yticks([])
     fig.suptitle("One held-out digit at three noise levels (s/a = sigma / alpha), one row per "
-                 "denoiser: clean, noisy, denoised, then the top eigenvectors of grad D "
-                 "(red +, blue -, titled by their eigenvalue alpha lambda)", fontsize=9)
+                 "denoiser:\nclean, noisy, denoised, then the top eigenvectors of grad D "
+                 "(red +, blue -), titled by their eigenvalue alpha lambda", fontsize=9)
     path_vectors = save_figure(fig, outdir, "denoiser_geometry_figure5_eigenvectors")
     fig, axes = new_figure(1, len(levels))
     styles = {"empirical": MODEL_STYLES["empirical (law)"], "gaussian": MODEL_STYLES["Wiener"],

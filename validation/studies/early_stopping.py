@@ -183,7 +183,7 @@ def _init_claims(init, config):
             f"rigorous TV(N(0,I), p_T) bound <= eps (d={d}, eps={eps})", eps, ini["bound"],
             kind="theory-check",
             detail="KL by convexity then Pinsker (theory.horizons.tv_prior_bound); closed "
-                   "form; detectable: the margin eps - bound")
+                   "form")
         for (d, eps), ini in init.items()
     ]
     key = max(init, key=lambda k: init[k]["tv"] / init[k]["bound"])
@@ -193,7 +193,7 @@ def _init_claims(init, config):
         worst["tv"] / worst["bound"], worst["se"] / worst["bound"], kind="theory-check",
         detail=f"largest ratio over the grid (d={key[0]}, eps={key[1]}); Monte Carlo with "
                f"n={config['n_mc']} (theory.tv.tv_monte_carlo); uncertainty: its s.e. over "
-               "the bound; detectable: the margin 1 - ratio"))
+               "the bound"))
     return claims
 
 
@@ -206,8 +206,7 @@ def _tv_claim(d, eps, process, ini, dis):
     return at_most(
         f"TV(q, p_delta) <= eps, {process}, d={d}, eps={eps}", eps, total, unc,
         detail=f"init part {init_part} (Monte Carlo) + discretisation {estimate} from the "
-               "exact p_T; uncertainty = hypot(MC s.e., null level); detectable: the margin "
-               "eps - total, the extra TV a bug must add to fail it")
+               "exact p_T; uncertainty = hypot(MC s.e., null level)")
 
 
 def _direct_claim(d, eps, process, res):
@@ -217,8 +216,7 @@ def _direct_claim(d, eps, process, res):
         res["measured"], res["null"],
         detail="histogram TV of the sampler's output started from N(0, I) (a lower bound of "
                "the TV plus a sampling bias of about the null level, given as the "
-               "uncertainty); checks the initialisation part on the sampler itself; "
-               "detectable: the margin eps - measured")
+               "uncertainty); checks the initialisation part on the sampler itself")
 
 
 def _control_claim(eps, ctrl, config):
@@ -232,8 +230,7 @@ def _control_claim(eps, ctrl, config):
         f"negative control: ODE {c['solver']} on {c['grid']} with {c['steps']} steps "
         f"violates TV <= eps (d=1, eps={eps})", eps, lower, ctrl["null_sd"],
         detail=f"discretisation TV from the exact p_T, minus the null level and {SE_BAND} "
-               "null s.d.; shows the d = 1 histogram test can fail; detectable: the drop "
-               "of the statistic that would hide the violation")
+               "null s.d.; shows the d = 1 histogram test can fail")
 
 
 def summarise(cell_results, config, outdir):

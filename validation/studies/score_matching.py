@@ -301,7 +301,7 @@ def _quadrature_claims(rows, config):
                 THM1_REL, max(r["thm1_mixture"] for r in rows),
                 detail=f"|explicit - implicit - I(p)| / (explicit + I), N={cfg['n_data']}, "
                        f"t in {times}; EmpiricalScore.divergence; each term a quadrature to "
-                       f"1e-13; bound {THM1_REL:g} (achieved ~1e-16); detectable: the margin"),
+                       f"1e-13; bound {THM1_REL:g} (achieved ~1e-16)"),
         at_most("Theorem 1 for s_hat under the true law N(0,1), d=1 quadrature (rel. residual)",
                 THM1_REL, max(r["thm1_true"] for r in rows),
                 detail=f"same, under p_t = N(0, alpha^2 + sigma^2); bound {THM1_REL:g}"),
@@ -408,7 +408,7 @@ def _figure(errors, outdir):
     log_axis(ax, "y")
     ax.set_xlabel("training points N")
     ax.set_ylabel(r"$E_{p_t}|\hat s - \nabla\log p_t|^2$")
-    ax.set_title("score error of the empirical score, N(0, I) data")
+    ax.set_title("empirical score's error, N(0, I) data")
     legend_outside(ax, title="error bars: 2 s.e.")
     return save_figure(fig, outdir, "score_matching_error")
 

@@ -160,11 +160,11 @@ def _stability_claims(groups):
                 max(sharp, default=np.nan), uncertainty=band,
                 detail=f"{count}; band {band:.2g} = largest change of lambda_max eta / 2 when "
                        "a converged run is continued to a 100x smaller gradient tolerance; "
-                       "no converged run makes the claim fail (nan); detectable: the margin"),
+                       "no converged run makes the claim fail (nan)"),
         at_most("converged runs: weighted TV / (1/eta - 1/2 + (R+1) sqrt(2L)) <= 1, max", 1.0,
                 max(ratios, default=np.nan),
                 detail=f"{count}; Liang et al. 2025 Cor. 3.3 with R = max|x_i| and the run's "
-                       "own training loss L; detectable: the margin"),
+                       "own training loss L"),
     ]
 
 
@@ -177,7 +177,7 @@ def _flatness_claim(name, rows):
         f"({name})", 1.0, worst,
         detail=f"{len(evaluated)} final iterates (converged, unconverged and collapsed runs; "
                "dead nets have no curvature on the data) with lambda_max measured there; "
-               "Liang et al. 2025 Thm 3.2 (no convergence needed); detectable: the margin")
+               "Liang et al. 2025 Thm 3.2 (no convergence needed)")
 
 
 def _seed_strata(rows, key, n_seeds):

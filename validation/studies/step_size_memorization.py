@@ -242,16 +242,15 @@ def _net_claims(models):
         at_most("score nets, converged: lambda_max eta / 2 <= 1, max", 1.0 + band,
                 max((r["sharpness"] for r in converged), default=np.nan), uncertainty=band,
                 detail=f"{count}; band {band:.2g} from continuing each to a 100x smaller "
-                       "tolerance; detectable: the margin"),
+                       "tolerance"),
         at_most("score nets, converged: weighted TV / (1/eta - 1/2 + (R+1) sqrt(2L)) <= 1, max",
                 1.0, max((r["tv"] / r["stable_bound"] for r in converged), default=np.nan),
-                detail=f"{count}; Liang et al. 2025 Cor. 3.3; detectable: the margin"),
+                detail=f"{count}; Liang et al. 2025 Cor. 3.3"),
         at_most("score nets, every final iterate: weighted TV / flatness bound <= 1, max", 1.0,
                 max((bound_ratio(r["tv"], r["flatness_bound"]) for r in evaluated),
                     default=np.nan),
                 detail=f"{len(evaluated)} nets that did not diverge or die; Liang et al. 2025 "
-                       "Thm 3.2 with lambda_max measured at the final iterate; detectable: "
-                       "the margin"),
+                       "Thm 3.2 with lambda_max measured at the final iterate"),
     ]
 
 
@@ -295,7 +294,7 @@ def _reference_claims(references, refine):
                 "EmpiricalScore, max |dx|", PROTOCOL_ABS, worst,
                 detail="same grid and noise; the wrapper's denoise (x - sigma eps) / alpha "
                        "against EmpiricalScore.denoise; bound a few thousand roundings of "
-                       "the samples; detectable: the margin"),
+                       "the samples"),
     ]
 
 
@@ -306,8 +305,7 @@ def _wrapper_claim(models):
         "difference", PROTOCOL_ABS, max(gaps),
         detail=f"{len(gaps)} models, every grid time: alpha (D_model - D_exact) / sigma on a "
                "net's training inputs against that net's relative fit error; a sign or a "
-               "power of sigma lost between targets and wrapper shows here; detectable: "
-               "the margin")
+               "power of sigma lost between targets and wrapper shows here")
 
 
 def _slopes(rows, keep):
