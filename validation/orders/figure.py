@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plotting import PANEL, figure_legend, log_axis, new_figure
+from ..plotting import DPI, PANEL, figure_legend, log_axis, new_figure
 
 HEADER = ("solver", "process", "schedule", "check", "predicted", "measured", "band", "pass")
 
@@ -87,6 +87,6 @@ def plot_orders(rows, path=None):
                   ncols=-(-len(order) // len(SCHEDULE_STYLES)))
     if path is None:
         return fig
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=DPI)
     return path
 

@@ -391,7 +391,7 @@ def summarise(cell_results, config, outdir):
         tables.append("scikit-learn is not installed: the digits case study was skipped.")
     else:
         tables.append("The digits case study is not part of this configuration.")
-    return Summary(claims, figures, tables)
+    return Summary(claims, figures, tables, captions=CAPTIONS)
 
 
 def _curve_figure(curve, outdir):
@@ -442,6 +442,21 @@ def _digits_figure(dig, config, outdir):
 
 
 _COMMON = {"T": 8.0}
+
+#: Caption of each figure in the report.
+CAPTIONS = {
+    "audit_curve": (
+        "The memorisation audit run on numdiff's sampler and on exact p_delta samples at each "
+        "delta: the memorised and verbatim fractions of the two agree along the whole curve "
+        "(the audit's curve claims)."
+    ),
+    "audit_digits": (
+        "Eight digits sampled at the smallest delta above their nearest training digits, and "
+        "the nearest / second-nearest distance ratio of the samples at both deltas against the "
+        "threshold 1/3: at the smallest delta most samples are copies. The digits case study."
+    ),
+}
+
 
 STUDY = Study(
     name="audit",
