@@ -34,20 +34,33 @@ def test_constructors_take_kind_and_detectable():
     assert c.detectable == 0.7
 
 
-def test_default_detectable_is_the_band_or_the_margin():
+def test_default_detectable_is_the_band_and_one_sided_bounds_state_none():
+    # The distance of one measurement to a one-sided bound is its headroom, not a bias
+    # the claim was designed to detect: only the band of a two-sided claim is that.
     assert within("w", 1.0, 1.05, 0.45, 0.1).detectable == 0.45
-    assert at_most("m", 0.1, 0.04).detectable == pytest.approx(0.06)
-    assert at_least("l", 1.0, 3.0).detectable == pytest.approx(2.0)
-    assert at_most("failed", 0.1, 0.2).detectable == 0.0
-    assert at_most("nan", 0.1, math.nan).detectable is None
+    assert at_most("m", 0.1, 0.04).detectable is None
+    assert at_least("l", 1.0, 3.0).detectable is None
+    assert violates("v", 0.1, 0.38).detectable is None
+
+
+def test_headroom_is_the_distance_to_the_verdicts_change():
+    assert at_most("m", 0.1, 0.04).headroom == pytest.approx(0.06)
+    assert at_least("l", 1.0, 3.0).headroom == pytest.approx(2.0)
+    assert within("w", 1.0, 1.05, 0.45).headroom == pytest.approx(0.40)
+    assert within("w", 1.0, 0.5, 0.45).headroom == pytest.approx(-0.05)  # failed: negative
+    assert at_most("failed", 0.1, 0.2).headroom == pytest.approx(-0.1)
+    assert at_most("nan", 0.1, math.nan).headroom is None
+    for c in (at_most("a", 1.0, 0.3), at_least("b", 1.0, 1.7), within("c", 0.0, 0.2, 0.5),
+              violates("d", 0.1, 0.38)):
+        assert (c.headroom >= 0) == c.passed
 
 
 def test_violates_is_a_negative_control_passing_on_the_violation():
     c = violates("control", 0.1, 0.38, 0.02)
     assert c.kind == "negative-control" and c.passed and c.comparison == ">"
-    assert c.detectable == pytest.approx(0.28)
+    assert c.headroom == pytest.approx(0.28)
     missed = violates("control", 0.1, 0.05)
-    assert not missed.passed and missed.detectable == 0.0
+    assert not missed.passed and missed.headroom == pytest.approx(-0.05)
     assert not violates("edge", 0.1, 0.1).passed  # equality is no violation
 
 
