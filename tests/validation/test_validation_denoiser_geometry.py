@@ -16,7 +16,7 @@ import pytest
 
 import numdiff as nd
 from validation.executors import call_cell
-from validation.studies import STUDIES, denoiser_geometry
+from validation.studies import STUDIES, denoiser_geometry, denoiser_measures
 from validation.studies.memorization import load_digits_data
 from validation.study import CellResult
 
@@ -78,9 +78,9 @@ def test_collapse_crossing():
 
 
 def test_carriers():
-    assert denoiser_geometry.carriers(np.array([10.0, 0.0, 0.0, 0.0])) == 1
-    assert denoiser_geometry.carriers(np.ones(100)) == 50
-    assert denoiser_geometry.carriers(np.zeros(5)) == 0
+    assert denoiser_measures.carriers(np.array([10.0, 0.0, 0.0, 0.0])) == 1
+    assert denoiser_measures.carriers(np.ones(100)) == 50
+    assert denoiser_measures.carriers(np.zeros(5)) == 0
 
 
 # -- injected bugs ---------------------------------------------------------------------------------

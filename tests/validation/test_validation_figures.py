@@ -16,12 +16,15 @@ from validation import plotting
 from validation.orders import plot_orders
 from validation.studies import (
     audit,
+    audit_plots,
     early_stopping,
     figures,
     memorization,
+    memorization_plots,
     no_early_stopping,
     scale,
     score_matching,
+    score_matching_plots,
 )
 from validation.studies import denoiser_geometry_plots as dg_plots
 from validation.studies import stable_minima_plots as sm_plots
@@ -40,8 +43,8 @@ def rendered(monkeypatch, tmp_path):
         seen[name] = plotting.layout_problems(fig)
         return tmp_path / f"{name}.png"
 
-    for module in (plotting, early_stopping, no_early_stopping, memorization, figures, scale,
-                   score_matching, audit, dg_plots, sm_plots, ss_report):
+    for module in (plotting, early_stopping, no_early_stopping, memorization_plots, figures,
+                   scale, score_matching_plots, audit_plots, dg_plots, sm_plots, ss_report):
         monkeypatch.setattr(module, "save_figure", keep)
     return seen
 
@@ -152,8 +155,9 @@ def _memorization_runs(ns, deltas):
 
 def test_memorization_figure(rendered):
     deltas = list(np.logspace(-5, 0.5, 6))
-    memorization._figure({"gaussian d=2": _memorization_runs([10, 100, 1000], deltas),
-                          "gaussian d=16": _memorization_runs([10, 100, 1000], deltas)}, ".")
+    memorization_plots.memorization_figure(
+        {"gaussian d=2": _memorization_runs([10, 100, 1000], deltas),
+         "gaussian d=16": _memorization_runs([10, 100, 1000], deltas)}, ".")
     assert rendered == {"memorization": []}
 
 
@@ -203,7 +207,7 @@ def test_orders_figure():
 def test_score_matching_figure(rendered):
     errors = {n: [{"t": t, "error": 10 * t / n, "se": 0.1 * t / n} for t in (0.05, 0.2, 0.5, 1.0)]
               for n in (10, 100, 1000)}
-    score_matching._figure(errors, ".")
+    score_matching_plots.score_error_figure(errors, ".")
     assert rendered == {"score_matching_error": []}
 
 
@@ -288,17 +292,16 @@ def test_audit_curve_figure(rendered):
 
     rows = [{"delta": d, "sampler": side(f), "exact": side(f)}
             for d, f in zip([1.0, 0.1, 1e-2, 1e-3, 1e-6], [0.0, 0.05, 0.9, 1.0, 1.0])]
-    audit._curve_figure({"rows": rows}, ".")
+    audit_plots.curve_figure({"rows": rows}, ".")
     assert rendered == {"audit_curve": []}
 
 
 @pytest.mark.skipif(load_digits_data() is None, reason="scikit-learn is not installed")
 def test_audit_digits_figure(rendered):
-    config = {"n_train": 100, "data_seed": 23}
     sampler = [{"delta": d, "ratio": RNG.uniform(lo, hi, 200).tolist(),
                 "gallery": [[i, i] for i in range(8)], "x": RNG.uniform(size=(8, 64)).tolist()}
                for d, lo, hi in ((0.05, 0.8, 1.0), (1e-3, 0.2, 0.5))]
-    audit._digits_figure({"sampler": sampler}, config, ".")
+    audit_plots.digits_figure({"sampler": sampler}, load_digits_data()[:100], ".")
     assert rendered == {"audit_digits": []}
 
 

@@ -39,17 +39,9 @@ from numdiff.audit import CLASSES, audit
 from theory.mixture import mixture_sample
 
 from ..claims import at_least, at_most, within
-from ..plotting import (
-    REFERENCE_COLORS,
-    legend_outside,
-    log_axis,
-    new_figure,
-    ordered_colors,
-    save_figure,
-    style_key,
-)
 from ..report import markdown_table
 from ..study import Study, Summary
+from .audit_plots import CAPTIONS, curve_figure, digits_figure
 from .common import (
     SE_BAND,
     gaussian_data,
@@ -372,7 +364,7 @@ def summarise(cell_results, config, outdir):
                         r["sampler"]["classes"]["verbatim"] / r["sampler"]["n"],
                         r["exact"]["classes"]["verbatim"] / r["exact"]["n"],
                         r["sampler"]["c_t_z"]) for r in curve["rows"]]))
-    figures = [_curve_figure(curve, outdir)]
+    figures = [curve_figure(curve, outdir)]
     if "digits" in by_label:
         dig = by_label["digits"].result
         claims.extend(_digits_claims(dig))
@@ -386,7 +378,7 @@ def summarise(cell_results, config, outdir):
                       "halves (one is the reference P_n, the other the control's samples). "
                       "The larger delta is a finding, not a claim.\n\n" + markdown_table(
                           ("samples", "delta", "memorised", "verbatim", "C_T", "C_T z"), drows))
-        figures.append(_digits_figure(dig, config["digits"], outdir))
+        figures.append(digits_figure(dig, _digits_split(config["digits"])[0], outdir))
     elif config.get("digits"):
         tables.append("scikit-learn is not installed: the digits case study was skipped.")
     else:
@@ -394,68 +386,7 @@ def summarise(cell_results, config, outdir):
     return Summary(claims, figures, tables, captions=CAPTIONS)
 
 
-def _curve_figure(curve, outdir):
-    fig, axes = new_figure(1, 1)
-    ax = axes[0, 0]
-    rows = curve["rows"]
-    deltas = [r["delta"] for r in rows]
-    for key, label, color in (("memorized", "memorised", "tab:blue"),
-                              ("verbatim", "verbatim", "tab:orange")):
-        def frac(s, key=key):
-            return (s["memorized"] if key == "memorized" else s["classes"]["verbatim"]) / s["n"]
-        ax.plot(deltas, [frac(r["sampler"]) for r in rows], "o-", color=color, label=label)
-        ax.plot(deltas, [frac(r["exact"]) for r in rows], "x:", color=color)
-    log_axis(ax, "x")
-    ax.set(xlabel="delta", ylabel="fraction of samples", ylim=(-0.02, 1.02),
-           title="the audit reproduces the curve")
-    style_key(ax, {"audit of the sampler": {"marker": "o"},
-                   "audit of exact p_delta": {"marker": "x", "ls": ":"}})
-    return save_figure(fig, outdir, "audit_curve")
-
-
-def _digits_figure(dig, config, outdir):
-    train = _digits_split(config)[0]
-    small = dig["sampler"][-1]
-    fig, axes = new_figure(3, 8, size=(1.3, 1.4))
-    for j, ((i, k), x) in enumerate(zip(small["gallery"], small["x"])):
-        axes[0, j].imshow(np.reshape(x, (8, 8)), cmap="gray_r", vmin=0, vmax=1)
-        axes[1, j].imshow(train[k].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
-        axes[0, j].set_title(f"sample {i}", fontsize=8)
-        axes[1, j].set_title(f"train {k}", fontsize=8)
-        for ax in (axes[0, j], axes[1, j]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-    gs = axes[2, 0].get_gridspec()
-    for ax in axes[2]:
-        ax.remove()
-    ax = fig.add_subplot(gs[2, :])
-    colors, _ = ordered_colors([s["delta"] for s in dig["sampler"]])
-    for color, s in zip(colors, dig["sampler"]):
-        ax.hist(s["ratio"], bins=np.linspace(0, 1, 41), alpha=0.5, color=color,
-                label=f"samples, delta={s['delta']:.2g}")
-    ax.axvline(1 / 3, color=REFERENCE_COLORS[0], ls="--", label="threshold 1/3")
-    ax.set(xlabel="nearest / second-nearest training distance", ylabel="samples")
-    legend_outside(ax)
-    fig.suptitle(f"Samples at delta = {small['delta']:.2g} (top) above their nearest training "
-                 "digits (middle)", fontsize=9)
-    return save_figure(fig, outdir, "audit_digits")
-
-
 _COMMON = {"T": 8.0}
-
-#: Caption of each figure in the report.
-CAPTIONS = {
-    "audit_curve": (
-        "The memorisation audit run on numdiff's sampler and on exact p_delta samples at each "
-        "delta: the memorised and verbatim fractions of the two agree along the whole curve "
-        "(the audit's curve claims)."
-    ),
-    "audit_digits": (
-        "Eight digits sampled at the smallest delta above their nearest training digits, and "
-        "the nearest / second-nearest distance ratio of the samples at both deltas against the "
-        "threshold 1/3: at the smallest delta most samples are copies. The digits case study."
-    ),
-}
 
 
 STUDY = Study(

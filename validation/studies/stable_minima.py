@@ -76,7 +76,7 @@ from .gd_regression import (
     target,
     target_weighted_tv,
 )
-from .stable_minima_plots import curvature_figure, smoothness_figure
+from .stable_minima_plots import CAPTIONS, curvature_figure, smoothness_figure
 
 PROBLEMS = {
     f"{name}, noise {noise}": {"target": name, "amplitude": amplitude, "noise": noise}
@@ -275,22 +275,6 @@ def summarise(cell_results, config, outdir):
     ]
     figures = [curvature_figure(groups, outdir), smoothness_figure(groups, config, outdir)]
     return Summary(claims, figures, tables, findings, captions=CAPTIONS)
-
-
-#: Caption of each figure in the report.
-CAPTIONS = {
-    "stable_minima_curvature": (
-        "Every run, by class and problem: lambda_max eta / 2 (top; 1 is the edge of stability) "
-        "and its weighted TV over the stable bound (bottom; 1 is the bound). Converged runs lie"
-        " at or below 1 in both rows: the linear-stability and Corollary 3.3 claims."
-    ),
-    "stable_minima_smoothness": (
-        "Weighted TV, effective knots and error to f0 against eta (means and Student-t 95% "
-        "intervals over the live runs), with the stable bound's leading term 1/eta - 1/2 and "
-        "the target's own TV; bottom, the fits of seed 0 at four step sizes. The Kendall-tau "
-        "findings measure whether the learned function gets smoother as eta grows."
-    ),
-}
 
 
 STUDY = Study(

@@ -24,6 +24,22 @@ CLASS_STYLE = {"converged": {"marker": "o", "color": "tab:blue", "ms": 4},
 ONE = {"color": REFERENCE_COLORS[0], "lw": 1}
 
 
+#: Caption of each figure in the report.
+CAPTIONS = {
+    "stable_minima_curvature": (
+        "Every run, by class and problem: lambda_max eta / 2 (top; 1 is the edge of stability) "
+        "and its weighted TV over the stable bound (bottom; 1 is the bound). Converged runs lie"
+        " at or below 1 in both rows: the linear-stability and Corollary 3.3 claims."
+    ),
+    "stable_minima_smoothness": (
+        "Weighted TV, effective knots and error to f0 against eta (means and Student-t 95% "
+        "intervals over the live runs), with the stable bound's leading term 1/eta - 1/2 and "
+        "the target's own TV; bottom, the fits of seed 0 at four step sizes. The Kendall-tau "
+        "findings measure whether the learned function gets smoother as eta grows."
+    ),
+}
+
+
 def _eta_axis(ax, rows):
     """Log axis over the whole eta grid (the same in every panel of a column)."""
     etas = [eta for eta, _ in rows]

@@ -114,6 +114,7 @@ from .step_size_models import (
     wrapper_gap,
 )
 from .step_size_report import (
+    CAPTIONS,
     MODEL_HEADER,
     binned_table,
     memorization_figure,
@@ -390,28 +391,6 @@ _COMMON = {
     "width_per_point": 2, "train_time": 1000.0, "min_steps": 5000, "tol": 1e-5,
     "tight_factor": 0.01, "margin": 0.9, "err_ok": 0.25, "smooth_sigma": 0.5,
     "spread_band": [0.5, 2.0], "figure": _FIGURE, "refine": 4,
-}
-
-
-#: Caption of each figure in the report.
-CAPTIONS = {
-    "step_size_score": (
-        "The seed's Figure 4 extended: the exact score of 5 points at three small times with "
-        "the score nets learned at each step size overlaid (their fit errors in the legends). "
-        "Below the gap between points the nets trained with large steps do not follow the teeth"
-        " of the exact score."
-    ),
-    "step_size_memorization": (
-        "Memorised fraction of every learned model against eta (marker: its class; colour: its "
-        "replicate training set; 95% Wilson intervals) beside that replicate's references: the "
-        "exact score on the same grid, exact p_delta, and the true law (about 1/2, no "
-        "memorisation). The conjecture predicts a fall with eta; the trend findings measure it."
-    ),
-    "step_size_tv": (
-        "Weighted TV of every live score net against 1/eta - 1/2, coloured by how far below the"
-        " gap between points its time is. The nets of converged runs respect the bound (the "
-        "Corollary 3.3 claim on the nets), and the fine-scale nets are the rough ones."
-    ),
 }
 
 

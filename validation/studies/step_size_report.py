@@ -21,6 +21,27 @@ from ..report import markdown_table
 from .gd_regression import LIVE
 from .step_size_models import figure_indices, figure_points
 
+#: Caption of each figure in the report.
+CAPTIONS = {
+    "step_size_score": (
+        "The seed's Figure 4 extended: the exact score of 5 points at three small times with "
+        "the score nets learned at each step size overlaid (their fit errors in the legends). "
+        "Below the gap between points the nets trained with large steps do not follow the teeth"
+        " of the exact score."
+    ),
+    "step_size_memorization": (
+        "Memorised fraction of every learned model against eta (marker: its class; colour: its "
+        "replicate training set; 95% Wilson intervals) beside that replicate's references: the "
+        "exact score on the same grid, exact p_delta, and the true law (about 1/2, no "
+        "memorisation). The conjecture predicts a fall with eta; the trend findings measure it."
+    ),
+    "step_size_tv": (
+        "Weighted TV of every live score net against 1/eta - 1/2, coloured by how far below the"
+        " gap between points its time is. The nets of converged runs respect the bound (the "
+        "Corollary 3.3 claim on the nets), and the fine-scale nets are the rough ones."
+    ),
+}
+
 
 def model_entries(models):
     """(N, eta, replicate entry) of every learned model."""
