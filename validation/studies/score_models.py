@@ -1,8 +1,9 @@
 """Score models of the score-matching study, written from theory: test doubles of numdiff's.
 
-Each implements what :mod:`numdiff.matching` needs of a score model (``score``,
-``dim`` and, where used, ``divergence``) in closed form, independently of
-numdiff's kernels.
+Each gives its score in closed form, independently of numdiff's kernels, for
+:mod:`numdiff.matching` to evaluate: the exact score of Gaussian data (with its
+divergence), the smoothed-KDE score, and perturbations of a score (``Combined``:
+plus ``eps`` times a direction; ``Sine``).
 """
 
 from __future__ import annotations
