@@ -9,10 +9,11 @@ never be marked as passed by hand.
 
 Each claim also says what *kind* of statement it is (a theorem about numdiff's
 output, a self-check of ``theory/`` that never runs numdiff's sampler, or a
-negative control that must violate its bound), its *headroom* (how far the
-measurement is from changing the verdict) and, where the study states it, the
-smallest bias of the measurement it would detect, so that the report shows how
-sharp each test is.
+negative control that must violate its bound), the smallest bias of the
+measurement it would detect and its *headroom* (how far the measurement is from
+changing the verdict), so that the report shows how sharp each test is. For a
+one-sided bound without a designed sensitivity the two coincide, and the report
+prints the number once, as headroom.
 
 A :class:`Finding` is the other kind of result: a statistic measured for a
 conjecture, with its confidence interval and the direction the interval points
@@ -83,11 +84,16 @@ class Claim:
     detectable : float or None
         The smallest bias of ``measured`` (in its units) that the claim would
         detect: a systematic error this large makes the claim fail at least
-        half of the time. For a two-sided band it is the band; for a one-sided
-        bound it is what the study designed (a z-score bound of 4.5 detects a
-        bias of 4.5 standard errors). ``None`` when the study does not state
-        it: the distance of one measurement to a one-sided bound is its
-        headroom, not a designed sensitivity.
+        half of the time. For a two-sided band set from the standard error it
+        is the band; for a bound on a z-score the bound (4.5 standard errors);
+        for a one-sided bound without a designed sensitivity, the distance from
+        the measurement to the bound, i.e. its headroom (then
+        ``detectable_is_headroom``). ``None`` when the study does not state it.
+    detectable_is_headroom : bool
+        Whether ``detectable`` is only the measurement's distance to a one-sided
+        bound (filled in by :func:`at_most`, :func:`at_least`, :func:`violates`)
+        rather than a sensitivity the study designed; the report then prints it
+        as headroom, not as a detectable bias.
     headroom : float or None
         How far ``measured`` may move before the verdict changes: ``bound -
         measured`` for ``<=``, ``measured - bound`` for ``>=`` and ``>``,
@@ -105,6 +111,7 @@ class Claim:
     study: str = ""
     kind: str = "theorem"
     detectable: float | None = None
+    detectable_is_headroom: bool = False
     headroom: float | None = None
 
     def __post_init__(self):
@@ -153,23 +160,37 @@ def _headroom(gap):
     return gap if math.isfinite(gap) else None
 
 
+def _one_sided(name, bound, measured, uncertainty, passed, comparison, detail, kind,
+               detectable, gap):
+    """A one-sided claim; without a designed ``detectable``, its headroom stands in."""
+    from_margin = detectable is None and math.isfinite(gap)
+    if from_margin:
+        detectable = max(gap, 0.0)
+    return Claim(name, bound, measured, uncertainty, passed, comparison, detail, kind=kind,
+                 detectable=detectable, detectable_is_headroom=from_margin,
+                 headroom=_headroom(gap))
+
+
 def at_most(name, bound, measured, uncertainty=None, *, detail="", kind="theorem",
             detectable=None) -> Claim:
-    """Claim ``measured <= bound`` (a theorem's upper bound); headroom ``bound - measured``."""
+    """Claim ``measured <= bound`` (a theorem's upper bound).
+
+    Headroom ``bound - measured``; ``detectable`` defaults to the headroom (at least 0).
+    """
     measured, bound = _number(measured, "measured"), _number(bound, "bound")
-    return Claim(name, bound, measured, uncertainty, measured <= bound, "<=", detail,
-                 kind=kind, detectable=detectable, headroom=_headroom(bound - measured))
+    return _one_sided(name, bound, measured, uncertainty, measured <= bound, "<=", detail, kind,
+                      detectable, bound - measured)
 
 
 def at_least(name, bound, measured, uncertainty=None, *, detail="", kind="theorem",
              detectable=None) -> Claim:
     """Claim ``measured >= bound`` (a limit approached from below, a p-value floor).
 
-    Headroom ``measured - bound``.
+    Headroom ``measured - bound``; ``detectable`` defaults to the headroom (at least 0).
     """
     measured, bound = _number(measured, "measured"), _number(bound, "bound")
-    return Claim(name, bound, measured, uncertainty, measured >= bound, ">=", detail,
-                 kind=kind, detectable=detectable, headroom=_headroom(measured - bound))
+    return _one_sided(name, bound, measured, uncertainty, measured >= bound, ">=", detail, kind,
+                      detectable, measured - bound)
 
 
 def within(name, predicted, measured, band, uncertainty=None, *, detail="", kind="theorem",
@@ -196,12 +217,11 @@ def violates(name, bound, measured, uncertainty=None, *, detail="", detectable=N
     ``passed`` is True when the violation is observed (``measured > bound``):
     the control shows that the comparison it shadows has the power to fail.
     Headroom ``measured - bound``: the loss of power that would make the control
-    miss the violation.
+    miss the violation; ``detectable`` defaults to it (at least 0).
     """
     measured, bound = _number(measured, "measured"), _number(bound, "bound")
-    return Claim(name, bound, measured, uncertainty, measured > bound, ">", detail,
-                 kind="negative-control", detectable=detectable,
-                 headroom=_headroom(measured - bound))
+    return _one_sided(name, bound, measured, uncertainty, measured > bound, ">", detail,
+                      "negative-control", detectable, measured - bound)
 
 
 #: Where a finding's interval points, see :class:`Finding`.

@@ -75,7 +75,8 @@ def claim_rows(claims):
     """Table rows of ``claims`` in the order of :data:`CLAIM_HEADER`."""
     return [
         (c.name, kind_label(c.kind), c.predicted, c.comparison, c.measured,
-         c.uncertainty, c.detectable, "PASS" if c.passed else "FAIL", c.headroom)
+         c.uncertainty, None if c.detectable_is_headroom else c.detectable,
+         "PASS" if c.passed else "FAIL", c.headroom)
         for c in claims
     ]
 
@@ -118,9 +119,11 @@ KINDS_NOTE = (
     "the violation is observed. *band* is how the measurement was compared with the "
     "prediction; *detectable bias* is the smallest bias in the measurement that the "
     "claim was designed to detect (the band, or 4.5 standard errors for a bound on a "
-    "z-score; `-` where the study states none); *headroom* is how far the measurement "
-    "may move before the verdict changes (for a one-sided bound, the bound minus the "
-    "measurement; negative once it has changed)."
+    "z-score); *headroom* is how far the measurement may move before the verdict "
+    "changes (for a one-sided bound, the bound minus the measurement; negative once it "
+    "has changed). A one-sided bound without a designed sensitivity detects a bias as "
+    "large as its headroom and no smaller: its detectable bias is `-` and results.json "
+    "marks it `detectable_is_headroom`."
 )
 
 

@@ -273,14 +273,12 @@ def test_report_shows_kind_band_and_detectable_bias(tmp_path, capsys):
     kinds = {c["name"]: (c["kind"], c["detectable"]) for c in results["claims"]}
     assert kinds == {"bound holds": ("theorem", 0.04), "prior bound": ("theory-check", 0.0625),
                      "euler violates": ("negative-control", 0.08),
-                     "plain claim": ("theorem", None)}  # one-sided: its margin is headroom
-    assert {c["name"]: c["headroom"] for c in results["claims"]}["plain claim"] == 1.0
+                     "plain claim": ("theorem", 1.0)}  # one-sided: detectable = margin
     assert results["counts"] == {"theorem": {"claims": 2, "passed": 2},
                                  "theory-check": {"claims": 1, "passed": 1},
                                  "negative-control": {"claims": 1, "passed": 1}}
     report = (out / "REPORT.md").read_text()
     assert "| kind |" in report and "| band |" in report and "| detectable bias |" in report
-    assert "| headroom |" in report
     assert "| prior bound | theory self-check | 0.2 | <= | 0.1 | - | 0.0625 | PASS |" in report
     assert "| euler violates | negative control | 0.1 | > | 0.38 | 0.02 | 0.08 | PASS |" in report
     counts = "theorem 2/2, theory self-check 1/1, negative control 1/1"

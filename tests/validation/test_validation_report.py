@@ -32,7 +32,7 @@ def test_terminal_and_report_use_one_set_of_column_names(tmp_path):
 def test_a_one_sided_claim_shows_headroom_not_a_detectable_bias(tmp_path):
     outcome = _outcome([at_most("tv <= eps", 0.05, 0.02129)])
     report, _ = write_report(tmp_path, [outcome], {"quick": True})
-    # detectable bias "-", result, then the headroom 0.05 - 0.02129
+    # detectable bias "-" (its margin is headroom), result, then the headroom 0.05 - 0.02129
     assert "| tv <= eps | theorem | 0.05 | <= | 0.02129 | - | - | PASS | 0.02871 |" in (
         report.read_text())
 
