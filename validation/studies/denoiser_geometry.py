@@ -356,8 +356,6 @@ def summarise(cell_results, config, outdir):
 
 
 _FACTORS = [1 / 64, 1 / 16, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 16.0, 64.0]
-
-
 STUDY = Study(
     name="denoiser_geometry",
     title="Geometry of the denoiser: Tweedie's identity and Jacobian spectra (seed §3.2)",

@@ -25,15 +25,11 @@ from .common import gaussian_data
 from .memorization import load_digits_data
 
 EPS = float(np.finfo(np.float64).eps)
-
-
 #: A level enters the identity's claim when the empirical denoiser's error exceeds this
 #: fraction of ``E|X_0|^2``. Below it the error is exponentially small (the posterior sits
 #: on one training point) and ``|X_0 - D|^2`` and the right-hand side are rounding
 #: (relative ``~1e-15``), whose bias the standard error does not cover.
 RESOLVED = 1e-9
-
-
 #: ... and when both sides are carried by at least this many samples (:func:`carriers`),
 #: so that their means are near normal and the 4.5 s.e. band means what it says.
 MIN_CARRIERS = 20

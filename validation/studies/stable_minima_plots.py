@@ -22,8 +22,6 @@ CLASS_STYLE = {"converged": {"marker": "o", "color": "tab:blue", "ms": 4},
                "unconverged": {"marker": ".", "color": "tab:orange", "ms": 5},
                "collapsed": {"marker": "x", "color": "tab:red", "ms": 5}}
 ONE = {"color": REFERENCE_COLORS[0], "lw": 1}
-
-
 #: Caption of each figure in the report.
 CAPTIONS = {
     "stable_minima_curvature": (

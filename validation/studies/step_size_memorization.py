@@ -322,8 +322,6 @@ def _slopes(rows, keep):
 
 
 CONJECTURE = "memorisation falls as eta grows (slope < 0)"
-
-
 SELECTIONS = {"all models": lambda m: True,
               "models that did not fail": lambda m: m["class"] != "failed"}
 
@@ -384,8 +382,6 @@ def summarise(cell_results, config, outdir):
 
 
 _FIGURE = {"n_data": 5, "times": [0.002, 0.008, 0.03], "x_max": 2.5, "points": 401}
-
-
 _COMMON = {
     "seed": 9120, "T": 4.0, "gap_ratio": 10.0, "n_fit": 128, "fit_per_point": 4, "width": 48,
     "width_per_point": 2, "train_time": 1000.0, "min_steps": 5000, "tol": 1e-5,

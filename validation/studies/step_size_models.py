@@ -22,16 +22,10 @@ from .gd_regression import curvature, fit, stable_start
 
 #: Nearest over second-nearest training distance below which a sample is memorised.
 THRESHOLD = 1.0 / 3.0
-
-
 #: Relative tolerance for matching a requested time to a grid time.
 GRID_RTOL = 1e-12
-
-
 #: Net classes whose parameters are replaced by the best constant.
 UNUSABLE = ("no stable start", "diverged")
-
-
 #: Halvings tried by warm_start (as numdiff.nets.init_stable: 2^-60 ~ 1e-18).
 MAX_HALVINGS = 60
 
