@@ -92,7 +92,7 @@ def test_identity_without_the_alpha_factor_fails(monkeypatch, tmp_path):
         err = np.sum((x0 - denoised) ** 2, axis=1)
         return err, sigma2 * trace
 
-    monkeypatch.setattr(denoiser_geometry, "identity_terms", bug)
+    monkeypatch.setattr(denoiser_measures, "identity_terms", bug)
     claims = run_study(gaussian_only(), tmp_path).claims
     for text in (IDENTITY_EMPIRICAL, IDENTITY_WIENER):
         assert not any(c.passed for c in by_name(claims, text)), text
