@@ -14,6 +14,10 @@ from scipy.special import ndtr
 from scipy.stats import binomtest, norm
 from scipy.stats import t as student_t
 
+# Figures are drawn with validation.plotting; these two names stay importable from here for
+# studies written before it existed (they get its fonts and sizes, not yet its legends).
+from ..plotting import new_figure, save_figure  # noqa: F401
+
 
 def ou_alpha_sigma2(t):
     """Closed-form OU ``alpha_t = e^{-t}``, ``sigma_t^2 = 1 - e^{-2t}`` (not numdiff's)."""
