@@ -21,6 +21,7 @@ the data, no overlapping tick labels, no two curves of a panel drawn alike.
 
 from __future__ import annotations
 
+import warnings
 from itertools import combinations
 from pathlib import Path
 
@@ -62,7 +63,14 @@ def new_figure(nrows=1, ncols=1, size=PANEL):
 
 
 def save_figure(fig, outdir, name) -> Path:
-    """Save ``fig`` as ``outdir/figures/<name>.png`` and return the path."""
+    """Save ``fig`` as ``outdir/figures/<name>.png`` and return the path.
+
+    A figure with :func:`layout_problems` is saved all the same, with a warning that
+    names them, so that a new figure that reads badly shows in the run's output.
+    """
+    problems = layout_problems(fig)
+    if problems:
+        warnings.warn(f"figure {name}: " + "; ".join(problems), stacklevel=2)
     folder = Path(outdir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"

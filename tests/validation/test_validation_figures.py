@@ -337,3 +337,12 @@ def test_captions_are_written_under_their_figures(tmp_path):
     lines = report.read_text().splitlines()
     at = lines.index("![scale](figures/scale.png)")
     assert lines[at + 2] == "*Figure `scale.png`.* What the panel shows."
+
+
+def test_save_figure_warns_about_a_figure_that_reads_badly(tmp_path):
+    fig, axes = plotting.new_figure()
+    _lines(axes[0, 0])
+    axes[0, 0].legend(loc="center")
+    with pytest.warns(UserWarning, match="figure bad: .*legend covers"):
+        path = plotting.save_figure(fig, tmp_path, "bad")
+    assert path.read_bytes()[:4] == b"\x89PNG"
