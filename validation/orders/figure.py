@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..plotting import DPI, PANEL, figure_legend, log_axis, new_figure
+from ..plotting import DPI, PANEL, figure_legend, key_handle, log_axis, new_figure
 
 HEADER = ("solver", "process", "schedule", "check", "predicted", "measured", "band", "pass")
 
@@ -80,11 +80,17 @@ def plot_orders(rows, path=None):
             if label not in handles:
                 handles[label] = h
                 labels.append(label)
-    # Solver-major order in columns of three schedules: each column of the legend is a solver.
-    rank = {(s, k): (i, j) for i, s in enumerate(SOLVERS) for j, k in enumerate(SCHEDULE_STYLES)}
-    order = sorted(labels, key=lambda s: rank.get(tuple(s.split(" / ")), (len(SOLVERS), 0)))
-    figure_legend(fig, [handles[s] for s in order], order,
-                  ncols=-(-len(order) // len(SCHEDULE_STYLES)))
+    # One legend column per solver, one row per schedule; the noise floor in a last column.
+    # Missing combinations are blank entries, so that every column lines up.
+    columns = [[f"{solver} / {schedule}" for schedule in SCHEDULE_STYLES] for solver in SOLVERS]
+    columns.append([label for label in labels if " / " not in label])
+    columns = [c for c in columns if any(label in handles for label in c)]
+    blank = key_handle(alpha=0.0)
+    entries = [(handles.get(label, blank), label if label in handles else "")
+               for column in columns
+               for label in column + [""] * (len(SCHEDULE_STYLES) - len(column))]
+    figure_legend(fig, [h for h, _ in entries], [label for _, label in entries],
+                  ncols=len(columns))
     if path is None:
         return fig
     fig.savefig(path, dpi=DPI)
