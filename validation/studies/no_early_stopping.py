@@ -241,14 +241,16 @@ def _figure(by_process, config, outdir):
     ax_dist, ax_mem, ax_hist = axes[0]
     c_d = mean_norm_gaussian(config["d"])
     colors = distinct_colors(len(by_process))
-    for color, (process, runs) in zip(colors, by_process.items()):
+    # The samplers often agree to the marker: the second one's open squares show the first.
+    marks = [{"marker": "o"}, {"marker": "s", "mfc": "none", "ms": 8}]
+    for color, mark, (process, runs) in zip(colors, marks * len(by_process), by_process.items()):
         deltas = np.array([delta for delta, _ in runs])
         res = [r for _, r in runs]
         sig = np.array([r["sigma"] for r in res])
         ax_dist.errorbar(sig, [r["mean_dist"] for r in res], [r["se_dist"] for r in res],
-                         fmt="o", color=color, label=process)
-        ax_mem.plot(deltas, [r["memorized_count"] / config["n"] for r in res], "o-",
-                    color=color, label=process)
+                         ls="", color=color, label=process, **mark)
+        ax_mem.plot(deltas, [r["memorized_count"] / config["n"] for r in res], "-",
+                    color=color, label=process, **mark)
         ax_mem.plot(deltas, [r["exact_memorized_count"] / config["n_exact"] for r in res],
                     "x:", color=color)
         counts = np.asarray(res[-1]["counts"])
