@@ -37,7 +37,8 @@ CAPTIONS = {
         "against the noise sigma/alpha for the empirical, Wiener and KDE denoisers, with the "
         "predicted collapse dashed, and the mean eigenvalue decay at several noise levels. "
         "Below the collapse the empirical denoiser's ranks fall to 0 while the Wiener "
-        "denoiser's stay high: it memorises. The effective-rank table and the collapse finding in a picture."
+        "denoiser's stay high: it memorises. The effective-rank table and the collapse "
+        "finding in a picture."
     ),
     "denoiser_geometry_figure5_eigenvectors": (
         "The seed's Figure 5 analogue: one held-out digit at three noise levels, denoised by "

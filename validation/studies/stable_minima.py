@@ -171,7 +171,8 @@ def _stability_claims(groups):
 def _flatness_claim(name, rows):
     """Theorem 3.2 of Liang et al. at the final iterate of every run that did not diverge."""
     evaluated = [run for _, _, run in select_runs(rows, LIVE + ("collapsed",))]
-    worst = max((bound_ratio(run["tv"], run["flatness_bound"]) for run in evaluated), default=np.nan)
+    worst = max((bound_ratio(run["tv"], run["flatness_bound"]) for run in evaluated),
+                default=np.nan)
     return at_most(
         f"every final iterate: weighted TV / (lambda_max/2 - 1/2 + (R+1) sqrt(2L)) <= 1, max "
         f"({name})", 1.0, worst,
