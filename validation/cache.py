@@ -173,6 +173,20 @@ def cell_key(study: str, func_name: str, config: dict, seed: int, code: str | No
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file in its folder, then replace.
 
@@ -182,6 +196,9 @@ def atomic_write_text(path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file readable by its owner only; a report is meant to be
+        # shared, so it gets the mode an ordinary open() would give it under the umask.
+        os.chmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()

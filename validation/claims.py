@@ -9,8 +9,11 @@ never be marked as passed by hand.
 
 Each claim also says what *kind* of statement it is (a theorem about numdiff's
 output, a self-check of ``theory/`` that never runs numdiff's sampler, or a
-negative control that must violate its bound) and the smallest bias of the
-measurement it would detect, so that the report shows how sharp each test is.
+negative control that must violate its bound), the smallest bias of the
+measurement it would detect and its *headroom* (how far the measurement is from
+changing the verdict), so that the report shows how sharp each test is. For a
+one-sided bound without a designed sensitivity the two coincide, and the report
+prints the number once, as headroom.
 
 A :class:`Finding` is the other kind of result: a statistic measured for a
 conjecture, with its confidence interval and the direction the interval points
@@ -82,9 +85,20 @@ class Claim:
         The smallest bias of ``measured`` (in its units) that the claim would
         detect: a systematic error this large makes the claim fail at least
         half of the time. For a two-sided band set from the standard error it
-        is the band; for a one-sided bound it is the distance from the
-        measurement (or its null expectation, stated in ``detail``) to the
-        bound. ``None`` when the study does not state it.
+        is the band; for a bound on a z-score the bound (4.5 standard errors);
+        for a one-sided bound without a designed sensitivity, the distance from
+        the measurement to the bound, i.e. its headroom (then
+        ``detectable_is_headroom``). ``None`` when the study does not state it.
+    detectable_is_headroom : bool
+        Whether ``detectable`` is only the measurement's distance to a one-sided
+        bound (filled in by :func:`at_most`, :func:`at_least`, :func:`violates`)
+        rather than a sensitivity the study designed; the report then prints it
+        as headroom, not as a detectable bias.
+    headroom : float or None
+        How far ``measured`` may move before the verdict changes: ``bound -
+        measured`` for ``<=``, ``measured - bound`` for ``>=`` and ``>``,
+        ``band - |measured - predicted|`` for a band; negative once it has
+        changed. Set by the constructors below; ``None`` when not finite.
     """
 
     name: str
@@ -97,6 +111,8 @@ class Claim:
     study: str = ""
     kind: str = "theorem"
     detectable: float | None = None
+    detectable_is_headroom: bool = False
+    headroom: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -108,8 +124,9 @@ class Claim:
         object.__setattr__(self, "passed", bool(self.passed))
         if not isinstance(self.kind, str) or self.kind not in KINDS:
             raise ValueError(f"`kind` must be one of {KINDS}, got {self.kind!r}")
-        if self.detectable is not None:
-            object.__setattr__(self, "detectable", _number(self.detectable, "detectable"))
+        for key in ("detectable", "headroom"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, _number(getattr(self, key), key))
 
     def to_dict(self) -> dict:
         """JSON-ready dict; non-finite floats are written as strings."""
@@ -119,8 +136,8 @@ class Claim:
     def from_dict(cls, data: dict) -> Claim:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them.
 
-        Dicts written before ``kind`` and ``detectable`` existed load with their
-        defaults (``"theorem"``, ``None``).
+        Dicts written before ``kind``, ``detectable`` and ``headroom`` existed load
+        with their defaults (``"theorem"``, ``None``, ``None``).
         """
         if not isinstance(data, dict):
             raise TypeError(f"`data` must be a dict, got {type(data).__name__}")
@@ -138,33 +155,42 @@ class Claim:
         return cls.from_dict(json.loads(text))
 
 
-def _margin(gap):
-    """Distance to a one-sided bound (0 once it is crossed); ``None`` if not finite."""
-    return max(gap, 0.0) if math.isfinite(gap) else None
+def _headroom(gap):
+    """Distance to the verdict's change; ``None`` if not finite."""
+    return gap if math.isfinite(gap) else None
+
+
+def _one_sided(name, bound, measured, uncertainty, passed, comparison, detail, kind,
+               detectable, gap):
+    """A one-sided claim; without a designed ``detectable``, its headroom stands in."""
+    from_margin = detectable is None and math.isfinite(gap)
+    if from_margin:
+        detectable = max(gap, 0.0)
+    return Claim(name, bound, measured, uncertainty, passed, comparison, detail, kind=kind,
+                 detectable=detectable, detectable_is_headroom=from_margin,
+                 headroom=_headroom(gap))
 
 
 def at_most(name, bound, measured, uncertainty=None, *, detail="", kind="theorem",
             detectable=None) -> Claim:
     """Claim ``measured <= bound`` (a theorem's upper bound).
 
-    ``detectable`` defaults to the margin ``bound - measured``.
+    Headroom ``bound - measured``; ``detectable`` defaults to the headroom (at least 0).
     """
     measured, bound = _number(measured, "measured"), _number(bound, "bound")
-    detectable = _margin(bound - measured) if detectable is None else detectable
-    return Claim(name, bound, measured, uncertainty, measured <= bound, "<=", detail,
-                 kind=kind, detectable=detectable)
+    return _one_sided(name, bound, measured, uncertainty, measured <= bound, "<=", detail, kind,
+                      detectable, bound - measured)
 
 
 def at_least(name, bound, measured, uncertainty=None, *, detail="", kind="theorem",
              detectable=None) -> Claim:
     """Claim ``measured >= bound`` (a limit approached from below, a p-value floor).
 
-    ``detectable`` defaults to the margin ``measured - bound``.
+    Headroom ``measured - bound``; ``detectable`` defaults to the headroom (at least 0).
     """
     measured, bound = _number(measured, "measured"), _number(bound, "bound")
-    detectable = _margin(measured - bound) if detectable is None else detectable
-    return Claim(name, bound, measured, uncertainty, measured >= bound, ">=", detail,
-                 kind=kind, detectable=detectable)
+    return _one_sided(name, bound, measured, uncertainty, measured >= bound, ">=", detail, kind,
+                      detectable, measured - bound)
 
 
 def within(name, predicted, measured, band, uncertainty=None, *, detail="", kind="theorem",
@@ -172,7 +198,8 @@ def within(name, predicted, measured, band, uncertainty=None, *, detail="", kind
     """Claim ``|measured - predicted| <= band``.
 
     ``detectable`` defaults to ``band``: a bias of the band's size puts the
-    expected measurement on the edge, where it fails half of the time.
+    expected measurement on the edge, where it fails half of the time. Headroom
+    ``band - |measured - predicted|``.
     """
     measured, predicted = _number(measured, "measured"), _number(predicted, "predicted")
     band = _number(band, "band")
@@ -180,7 +207,8 @@ def within(name, predicted, measured, band, uncertainty=None, *, detail="", kind
         raise ValueError(f"`band` must be >= 0, got {band}")
     passed = abs(measured - predicted) <= band
     return Claim(name, predicted, measured, uncertainty, passed, f"|m - p| <= {band:.3g}", detail,
-                 kind=kind, detectable=band if detectable is None else detectable)
+                 kind=kind, detectable=band if detectable is None else detectable,
+                 headroom=_headroom(band - abs(measured - predicted)))
 
 
 def violates(name, bound, measured, uncertainty=None, *, detail="", detectable=None) -> Claim:
@@ -188,13 +216,12 @@ def violates(name, bound, measured, uncertainty=None, *, detail="", detectable=N
 
     ``passed`` is True when the violation is observed (``measured > bound``):
     the control shows that the comparison it shadows has the power to fail.
-    ``detectable`` is the loss of power (the drop of ``measured``) that would
-    make the control miss the violation; by default ``measured - bound``.
+    Headroom ``measured - bound``: the loss of power that would make the control
+    miss the violation; ``detectable`` defaults to it (at least 0).
     """
     measured, bound = _number(measured, "measured"), _number(bound, "bound")
-    detectable = _margin(measured - bound) if detectable is None else detectable
-    return Claim(name, bound, measured, uncertainty, measured > bound, ">", detail,
-                 kind="negative-control", detectable=detectable)
+    return _one_sided(name, bound, measured, uncertainty, measured > bound, ">", detail,
+                      "negative-control", detectable, measured - bound)
 
 
 #: Where a finding's interval points, see :class:`Finding`.

@@ -72,15 +72,18 @@ def counts_text(counts) -> str:
 
 
 def claim_rows(claims):
+    """Table rows of ``claims`` in the order of :data:`CLAIM_HEADER`."""
     return [
         (c.name, kind_label(c.kind), c.predicted, c.comparison, c.measured,
-         c.uncertainty, c.detectable, "PASS" if c.passed else "FAIL")
+         c.uncertainty, None if c.detectable_is_headroom else c.detectable,
+         "PASS" if c.passed else "FAIL", c.headroom)
         for c in claims
     ]
 
 
+#: The claims' columns, the same in REPORT.md and in the terminal's summary.
 CLAIM_HEADER = ("claim", "kind", "predicted", "band", "measured", "uncertainty",
-                "detectable bias", "result")
+                "detectable bias", "result", "headroom")
 
 FINDING_HEADER = ("finding", "statistic", "estimate", "interval", "direction",
                   "conjecture", "agreement")
@@ -115,7 +118,12 @@ KINDS_NOTE = (
     "a *negative control* is a setting that must violate the bound, and passes when "
     "the violation is observed. *band* is how the measurement was compared with the "
     "prediction; *detectable bias* is the smallest bias in the measurement that the "
-    "claim would detect (`-` where the study does not state it)."
+    "claim was designed to detect (the band, or 4.5 standard errors for a bound on a "
+    "z-score); *headroom* is how far the measurement may move before the verdict "
+    "changes (for a one-sided bound, the bound minus the measurement; negative once it "
+    "has changed). A one-sided bound without a designed sensitivity detects a bias as "
+    "large as its headroom and no smaller: its detectable bias is `-` and results.json "
+    "marks it `detectable_is_headroom`."
 )
 
 
@@ -225,6 +233,9 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
         for path in o.summary.figures:
             rel = _relative(path, out)
             lines += [f"![{Path(rel).stem}]({rel})", ""]
+            caption = o.summary.captions.get(Path(rel).stem)
+            if caption:
+                lines += [f"*Figure `{Path(rel).name}`.* {caption}", ""]
     report_path = out / "REPORT.md"
     atomic_write_text(report_path, "\n".join(lines))
     return report_path, results_path
@@ -233,12 +244,8 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
 def summary_text(outcomes) -> str:
     """Plain-text summary table for the terminal, with counts per claim kind."""
     claims = [c for o in outcomes for c in o.summary.claims]
-    rows = [(c.study, c.name, kind_label(c.kind), fmt(c.predicted), c.comparison,
-             fmt(c.measured), fmt(c.uncertainty), fmt(c.detectable),
-             "PASS" if c.passed else "FAIL")
-            for c in claims]
-    header = ("study", "claim", "kind", "predicted", "band", "measured", "+-", "detects",
-              "result")
+    rows = [(c.study,) + tuple(fmt(v) for v in row) for c, row in zip(claims, claim_rows(claims))]
+    header = ("study",) + CLAIM_HEADER
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines.append("  ".join("-" * w for w in widths))
@@ -251,8 +258,9 @@ def summary_text(outcomes) -> str:
     lines.append(f"{len(rows) - n_fail}/{len(rows)} claims pass"
                  + (f" ({counts_text(counts)})" if counts else ""))
     for f in study_findings(outcomes):
+        verdict = f.direction if f.agreement == f.direction else f"{f.direction} ({f.agreement})"
         lines.append(f"finding ({f.study}): {f.name}: {fmt(f.estimate)} "
-                     f"[{fmt(f.low)}, {fmt(f.high)}], {f.direction} ({f.agreement})")
+                     f"[{fmt(f.low)}, {fmt(f.high)}], {verdict}")
     return "\n".join(lines)
 
 

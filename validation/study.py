@@ -86,12 +86,16 @@ class Summary:
     findings : list of Finding
         Statistics measured for conjectures (never pass/fail); a study still
         needs at least one claim.
+    captions : dict
+        Figure file stem -> its caption in the report: one or two sentences on
+        what is plotted, what to see, and which claims it illustrates.
     """
 
     claims: list[Claim] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    captions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,30 @@ def test_old_dicts_without_kind_or_detectable_still_load():
     c = Claim.from_dict(old)
     assert c.kind == "theorem" and c.detectable is None
     assert set(KINDS) == {"theorem", "theory-check", "negative-control"}
+
+
+def test_headroom_is_the_distance_to_the_verdicts_change():
+    assert at_most("m", 0.1, 0.04).headroom == pytest.approx(0.06)
+    assert at_least("l", 1.0, 3.0).headroom == pytest.approx(2.0)
+    assert within("w", 1.0, 1.05, 0.45).headroom == pytest.approx(0.40)
+    assert within("w", 1.0, 0.5, 0.45).headroom == pytest.approx(-0.05)  # failed: negative
+    assert at_most("failed", 0.1, 0.2).headroom == pytest.approx(-0.1)
+    assert violates("v", 0.1, 0.05).headroom == pytest.approx(-0.05)
+    assert at_most("nan", 0.1, math.nan).headroom is None
+    for c in (at_most("a", 1.0, 0.3), at_least("b", 1.0, 1.7), within("c", 0.0, 0.2, 0.5),
+              violates("d", 0.1, 0.38), at_most("e", 1.0, 1.3), within("f", 0.0, 0.7, 0.5)):
+        assert (c.headroom >= 0) == c.passed
+
+
+def test_a_one_sided_margin_is_marked_as_headroom_and_a_designed_bias_is_not():
+    # TV <= eps measured at 0.02129: 0.02871 is how far the measurement sits from the
+    # bound, not a sensitivity the claim was designed with.
+    default = at_most("tv <= eps", 0.05, 0.02129)
+    assert default.detectable_is_headroom and default.detectable == pytest.approx(0.02871)
+    designed = at_most("max |z|", 4.5, 1.2, detectable=4.5)
+    assert not designed.detectable_is_headroom and designed.detectable == 4.5
+    assert not within("w", 1.0, 1.05, 0.45).detectable_is_headroom
+    assert violates("v", 0.1, 0.38).detectable_is_headroom
+    assert not at_most("nan", 0.1, math.nan).detectable_is_headroom  # nothing to mark
+    back = Claim.from_json(default.to_json())
+    assert back == default

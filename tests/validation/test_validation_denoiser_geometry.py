@@ -16,7 +16,7 @@ import pytest
 
 import numdiff as nd
 from validation.executors import call_cell
-from validation.studies import STUDIES, denoiser_geometry
+from validation.studies import STUDIES, denoiser_geometry, denoiser_measures
 from validation.studies.memorization import load_digits_data
 from validation.study import CellResult
 
@@ -78,9 +78,9 @@ def test_collapse_crossing():
 
 
 def test_carriers():
-    assert denoiser_geometry.carriers(np.array([10.0, 0.0, 0.0, 0.0])) == 1
-    assert denoiser_geometry.carriers(np.ones(100)) == 50
-    assert denoiser_geometry.carriers(np.zeros(5)) == 0
+    assert denoiser_measures.carriers(np.array([10.0, 0.0, 0.0, 0.0])) == 1
+    assert denoiser_measures.carriers(np.ones(100)) == 50
+    assert denoiser_measures.carriers(np.zeros(5)) == 0
 
 
 # -- injected bugs ---------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def test_identity_without_the_alpha_factor_fails(monkeypatch, tmp_path):
         err = np.sum((x0 - denoised) ** 2, axis=1)
         return err, sigma2 * trace
 
-    monkeypatch.setattr(denoiser_geometry, "identity_terms", bug)
+    monkeypatch.setattr(denoiser_measures, "identity_terms", bug)
     claims = run_study(gaussian_only(), tmp_path).claims
     for text in (IDENTITY_EMPIRICAL, IDENTITY_WIENER):
         assert not any(c.passed for c in by_name(claims, text)), text

@@ -23,6 +23,7 @@ from validation.executors import call_cell
 from validation.report import write_report
 from validation.runner import StudyOutcome
 from validation.studies import step_size_memorization as ssm
+from validation.studies import step_size_models
 from validation.study import CellResult
 
 CONFIG = ssm.STUDY.quick
@@ -93,7 +94,8 @@ def test_registered():
 def test_grid_model_refuses_times_off_its_grid():
     schedule = nd.OU()
     times = np.array([1.0, 0.5, 0.1])
-    model = ssm.GridScoreModel(schedule, times, [ssm.ConstantNoise(0.0)] * 3)
+    model = step_size_models.GridScoreModel(schedule, times,
+                                            [step_size_models.ConstantNoise(0.0)] * 3)
     assert model.denoise(0.5, np.zeros((2, 1))).shape == (2, 1)
     with pytest.raises(ValueError, match="not a time of the model's grid"):
         model.denoise(0.3, np.zeros((2, 1)))

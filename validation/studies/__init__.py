@@ -1,5 +1,7 @@
 """The registry of studies, in report order: name -> :class:`validation.study.Study`."""
 
+# The orders study lives with the measurements it wraps, in the package validation.orders.
+from ..orders import study as orders
 from . import (
     audit,
     denoiser_geometry,
@@ -8,7 +10,6 @@ from . import (
     figures,
     memorization,
     no_early_stopping,
-    orders,
     scale,
     score_matching,
     stable_minima,

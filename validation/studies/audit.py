@@ -41,14 +41,13 @@ from theory.mixture import mixture_sample
 from ..claims import at_least, at_most, within
 from ..report import markdown_table
 from ..study import Study, Summary
+from .audit_plots import CAPTIONS, curve_figure, digits_figure
 from .common import (
     SE_BAND,
     gaussian_data,
     nearest_points,
-    new_figure,
     ou_alpha_sigma2,
     ou_steps,
-    save_figure,
     two_proportion_test,
 )
 from .memorization import grid_times_near, load_digits_data
@@ -365,7 +364,7 @@ def summarise(cell_results, config, outdir):
                         r["sampler"]["classes"]["verbatim"] / r["sampler"]["n"],
                         r["exact"]["classes"]["verbatim"] / r["exact"]["n"],
                         r["sampler"]["c_t_z"]) for r in curve["rows"]]))
-    figures = [_curve_figure(curve, outdir)]
+    figures = [curve_figure(curve, outdir)]
     if "digits" in by_label:
         dig = by_label["digits"].result
         claims.extend(_digits_claims(dig))
@@ -379,57 +378,16 @@ def summarise(cell_results, config, outdir):
                       "halves (one is the reference P_n, the other the control's samples). "
                       "The larger delta is a finding, not a claim.\n\n" + markdown_table(
                           ("samples", "delta", "memorised", "verbatim", "C_T", "C_T z"), drows))
-        figures.append(_digits_figure(dig, config["digits"], outdir))
+        figures.append(digits_figure(dig, _digits_split(config["digits"])[0], outdir))
     elif config.get("digits"):
         tables.append("scikit-learn is not installed: the digits case study was skipped.")
     else:
         tables.append("The digits case study is not part of this configuration.")
-    return Summary(claims, figures, tables)
-
-
-def _curve_figure(curve, outdir):
-    fig, axes = new_figure(1, 1)
-    ax = axes[0, 0]
-    rows = curve["rows"]
-    deltas = [r["delta"] for r in rows]
-    for key, label, color in (("memorized", "memorised", "C0"), ("verbatim", "verbatim", "C1")):
-        def frac(s, key=key):
-            return (s["memorized"] if key == "memorized" else s["classes"]["verbatim"]) / s["n"]
-        ax.plot(deltas, [frac(r["sampler"]) for r in rows], f"{color}o-",
-                label=f"{label} (audit of the sampler)")
-        ax.plot(deltas, [frac(r["exact"]) for r in rows], f"{color}x:",
-                label=f"{label} (audit of exact p_delta)")
-    ax.set(xscale="log", xlabel="delta", ylabel="fraction", ylim=(-0.02, 1.02),
-           title="memorisation curve reproduced by the audit")
-    ax.legend(fontsize=7)
-    return save_figure(fig, outdir, "audit_curve")
-
-
-def _digits_figure(dig, config, outdir):
-    train = _digits_split(config)[0]
-    small = dig["sampler"][-1]
-    fig, axes = new_figure(3, 8, size=(1.2, 1.3))
-    for j, ((i, k), x) in enumerate(zip(small["gallery"], small["x"])):
-        axes[0, j].imshow(np.reshape(x, (8, 8)), cmap="gray_r", vmin=0, vmax=1)
-        axes[1, j].imshow(train[k].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
-        axes[0, j].set_title(f"sample {i}", fontsize=6)
-        axes[1, j].set_title(f"train {k}", fontsize=6)
-        for ax in (axes[0, j], axes[1, j]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-    gs = axes[2, 0].get_gridspec()
-    for ax in axes[2]:
-        ax.remove()
-    ax = fig.add_subplot(gs[2, :])
-    for s in dig["sampler"]:
-        ax.hist(s["ratio"], bins=np.linspace(0, 1, 41), alpha=0.5, label=f"delta={s['delta']:.2g}")
-    ax.axvline(1 / 3, color="k", ls="--", label="threshold 1/3")
-    ax.set(xlabel="nearest / second-nearest training distance", ylabel="samples")
-    ax.legend(fontsize=6)
-    return save_figure(fig, outdir, "audit_digits")
+    return Summary(claims, figures, tables, captions=CAPTIONS)
 
 
 _COMMON = {"T": 8.0}
+
 
 STUDY = Study(
     name="audit",

@@ -1,4 +1,4 @@
-"""Measurements shared by the studies: histogram distances, nearest points, tests, figures.
+"""Measurements shared by the studies: histogram distances, nearest points, tests.
 
 Everything here is written with numpy / scipy only, so the measurements do not
 depend on the numdiff code they check.
@@ -7,12 +7,16 @@ depend on the numdiff code they check.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
+from scipy.stats import t as student_t
+
+# Figures are drawn with validation.plotting; these two names stay importable from here for
+# studies written before it existed (they get its fonts and sizes, not yet its legends).
+from ..plotting import new_figure, save_figure  # noqa: F401
 
 
 def ou_alpha_sigma2(t):
@@ -221,19 +225,52 @@ def log_standard_normal(x):
     return -0.5 * (x * x).sum(axis=1) - 0.5 * x.shape[1] * np.log(2 * np.pi)
 
 
-def new_figure(nrows=1, ncols=1, size=(5.0, 3.6)):
-    """A matplotlib figure on the Agg canvas (no pyplot state), with its axes array."""
-    from matplotlib.figure import Figure
+def t_interval(values, level=0.95):
+    """Mean and Student-t interval of ``values`` (``nan`` with fewer than two)."""
+    values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if values.size < 2:
+        mean = float(values.mean()) if values.size else np.nan
+        return mean, np.nan, np.nan
+    half = student_t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1)
+    half /= np.sqrt(values.size)
+    return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
 
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
+def stratified_kendall(strata, level=0.95):
+    """Kendall's tau of ``x`` with ``y`` pooled over strata, and a normal interval.
 
+    Pairs are only formed within a stratum (one seed: its own data and start),
+    so differences between strata do not enter. ``S = sum over strata and pairs
+    of sign(dx) sign(dy)``; ``tau = S / (number of pairs)``. The interval is
+    ``tau +- z sd(S) / pairs`` with the variance of ``S`` under independence,
+    corrected for ties in ``y`` (the Mann-Kendall variance), summed over strata,
+    and clipped to ``[-1, 1]``; it never collapses to a point when few strata
+    happen to agree.
 
-def save_figure(fig, outdir, name) -> Path:
-    """Save ``fig`` as ``outdir/figures/<name>.png`` and return the path."""
-    folder = Path(outdir) / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    return path
+    Parameters
+    ----------
+    strata : list of (array_like, array_like)
+        ``(x, y)`` of each stratum.
+    level : float
+
+    Returns
+    -------
+    (float, float, float)
+        ``tau`` and the interval; ``nan`` when no stratum has two points.
+    """
+    total, pairs, variance = 0.0, 0, 0.0
+    for x, y in strata:
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        n = x.size
+        if n < 2:
+            continue
+        upper = np.triu_indices(n, 1)
+        total += float(np.sum(np.sign(np.subtract.outer(x, x)[upper])
+                              * np.sign(np.subtract.outer(y, y)[upper])))
+        pairs += n * (n - 1) // 2
+        ties = np.unique(y, return_counts=True)[1]
+        variance += (n * (n - 1) * (2 * n + 5) - np.sum(ties * (ties - 1) * (2 * ties + 5))) / 18
+    if pairs == 0:
+        return np.nan, np.nan, np.nan
+    tau = total / pairs
+    half = norm.ppf(0.5 + level / 2) * np.sqrt(variance) / pairs
+    return tau, max(tau - half, -1.0), min(tau + half, 1.0)

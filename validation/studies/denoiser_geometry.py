@@ -74,191 +74,30 @@ import numpy as np
 
 import numdiff as nd
 from theory.denoisers import (
-    entropy_rank,
     gaussian_denoiser,
     gaussian_denoiser_eigs,
-    gaussian_sample,
     kde_denoiser,
     kde_denoiser_jacobian,
-    trace_rank,
 )
-from theory.identities import tweedie_gaussian
 from theory.memorization import collapse_snr, collapse_time
 
 from ..claims import at_most, violates
 from ..report import markdown_table
 from ..study import Study, Summary
-from .common import SE_BAND, gaussian_data, new_figure, ou_alpha_sigma2, save_figure
+from .common import SE_BAND, ou_alpha_sigma2
+from .denoiser_geometry_plots import CAPTIONS, figure5, spectra_figure
+from .denoiser_measures import (
+    EPS,
+    MIN_CARRIERS,
+    RESOLVED,
+    empirical_identity,
+    family_data,
+    held_out_draws,
+    ou_time,
+    spectra,
+    wiener_identity,
+)
 from .memorization import load_digits_data
-
-EPS = float(np.finfo(np.float64).eps)
-#: A level enters the identity's claim when the empirical denoiser's error exceeds this
-#: fraction of ``E|X_0|^2``. Below it the error is exponentially small (the posterior sits
-#: on one training point) and ``|X_0 - D|^2`` and the right-hand side are rounding
-#: (relative ``~1e-15``), whose bias the standard error does not cover.
-RESOLVED = 1e-9
-#: ... and when both sides are carried by at least this many samples (:func:`carriers`),
-#: so that their means are near normal and the 4.5 s.e. band means what it says.
-MIN_CARRIERS = 20
-
-
-# -- data and priors ------------------------------------------------------------------------------
-
-
-def family_data(fam):
-    """Training set, held-out pool (digits) and the Gaussian prior of one data family.
-
-    ``fam``: ``{"family": "gaussian", "d", "n_data", "data_seed"}`` or
-    ``{"family": "digits", "n_data", "data_seed"}``.
-
-    Returns
-    -------
-    dict
-        ``train`` (N, d); ``held`` (digits: the held-out images; gaussian: None,
-        fresh draws of ``N(0, I)`` are used); ``mean``, ``cov`` of the Gaussian
-        prior (the data's law, or the fit to the training digits, 1/N covariance);
-        ``data_var`` (mean variance per coordinate) and the KDE bandwidth ``h``.
-    """
-    if fam["family"] == "digits":
-        full = load_digits_data()
-        perm = np.random.default_rng(fam["data_seed"]).permutation(len(full))
-        train, held = full[perm[: fam["n_data"]]], full[perm[fam["n_data"]:]]
-        mean = train.mean(axis=0)
-        cov = (train - mean).T @ (train - mean) / len(train)
-    else:
-        d = fam["d"]
-        train, held = gaussian_data(fam["n_data"], d, fam["data_seed"]), None
-        mean, cov = np.zeros(d), np.eye(d)
-    data_var = float(np.trace(cov) / cov.shape[0])
-    n_data, d = train.shape
-    h = float(1.0 / np.sqrt(collapse_snr(n_data, d, data_var)))
-    return {"train": train, "held": held, "mean": mean, "cov": cov, "data_var": data_var,
-            "h": h}
-
-
-def held_out_draws(data, n, rng):
-    """``n`` draws of ``X_0`` from the true law, never the training set: fresh
-    ``N(0, I)`` for Gaussian data, held-out images (with replacement) for the digits."""
-    if data["held"] is None:
-        return rng.standard_normal((n, data["train"].shape[1]))
-    return data["held"][rng.integers(len(data["held"]), size=n)]
-
-
-def ou_time(snr):
-    """OU time with ``alpha^2 / sigma^2 = snr``: ``t = log(1 + 1 / snr) / 2``."""
-    return float(0.5 * np.log1p(1.0 / snr))
-
-
-# -- the identity ----------------------------------------------------------------------------------
-
-
-def identity_terms(x0, denoised, trace, alpha, sigma2):
-    """Per-sample sides of Tweedie's identity: ``|x0 - D|^2`` and ``(sigma2 / alpha) tr grad D``."""
-    err = np.sum((x0 - denoised) ** 2, axis=1)
-    return err, sigma2 / alpha * trace
-
-
-def _paired(err, rhs):
-    """Mean and s.e. of both sides and of their paired difference."""
-    q = err - rhs
-    n = len(q)
-
-    def se(v):
-        return float(np.std(v, ddof=1) / np.sqrt(n))
-
-    mean_q, se_q = float(q.mean()), se(q)
-    z = mean_q / se_q if se_q > 0 else (0.0 if mean_q == 0 else float(np.sign(mean_q) * np.inf))
-    return {"n": n, "mse": float(err.mean()), "mse_se": se(err), "rhs": float(rhs.mean()),
-            "rhs_se": se(rhs), "diff": mean_q, "diff_se": se_q, "z": float(z)}
-
-
-def carriers(values):
-    """How many of the largest samples carry half of the sum of ``values >= 0``.
-
-    Below the collapse the error is a rare event (the posterior picks the wrong
-    training point with a small probability): its mean is carried by a few samples
-    and neither it nor its standard error is close to normal.
-    """
-    v = np.sort(np.abs(values))[::-1]
-    total = v.sum()
-    if total == 0:
-        return 0
-    return int(np.searchsorted(np.cumsum(v), 0.5 * total) + 1)
-
-
-def numdiff_traces(score, t, x):
-    """``tr grad D`` at each query from numdiff's ``divergence``: ``div s = (alpha tr grad D
-    - d) / sigma2``, so ``tr grad D = (sigma2 div s + d) / alpha`` (``O(N d)`` per query).
-
-    The addition of ``d`` costs an absolute error of a few ``eps d`` in ``alpha tr grad
-    D``, a few ``eps d sigma2 / alpha^2`` in the identity's right-hand side: far below
-    the error at every level the claim counts (see :data:`RESOLVED`).
-    """
-    alpha, sigma2 = float(score.schedule.alpha(t)), float(score.schedule.sigma2(t))
-    return (sigma2 * score.divergence(t, x) + score.dim) / alpha
-
-
-def _empirical_identity(score, x0, t, alpha, sigma2, rng):
-    xt = alpha * x0 + np.sqrt(sigma2) * rng.standard_normal(x0.shape)
-    trace = numdiff_traces(score, t, xt)
-    res = _paired(*identity_terms(x0, score.denoise(t, xt), trace, alpha, sigma2))
-    # Degrees of freedom alpha tr grad D under this law; the scale E|x0|^2 that decides
-    # whether the error is resolved in float64.
-    dof = alpha * trace
-    res["dof"], res["dof_se"] = float(dof.mean()), float(dof.std(ddof=1) / np.sqrt(len(dof)))
-    res["scale"] = float(np.mean(np.sum(x0 * x0, axis=1)))
-    err = np.sum((x0 - score.denoise(t, xt)) ** 2, axis=1)
-    res["carriers"] = min(carriers(err), carriers(trace))
-    res["resolved"] = bool(res["mse"] > RESOLVED * res["scale"]
-                           and res["carriers"] >= MIN_CARRIERS)
-    return res
-
-
-def _wiener_identity(data, n, alpha, sigma2, rng):
-    x0 = gaussian_sample(n, data["mean"], data["cov"], rng)
-    xt = alpha * x0 + np.sqrt(sigma2) * rng.standard_normal(x0.shape)
-    lam, _ = gaussian_denoiser_eigs(data["cov"], alpha, sigma2)
-    denoised = gaussian_denoiser(xt, data["mean"], data["cov"], alpha, sigma2)
-    res = _paired(*identity_terms(x0, denoised, np.full(n, lam.sum()), alpha, sigma2))
-    # Closed form of the error from the prior's eigenvalues (rotation invariant); it is
-    # the right-hand side, a constant here.
-    var = np.clip(np.linalg.eigvalsh(data["cov"]), 0.0, None)
-    res["mse_exact"] = tweedie_gaussian(var, alpha, sigma2)[0]
-    return res
-
-
-# -- spectra ---------------------------------------------------------------------------------------
-
-
-def _rank_stats(spectra, alpha):
-    """Mean and s.e. of both effective ranks over queries, and the mean sorted spectrum."""
-    spectra = np.sort(np.clip(spectra, 0.0, None), axis=1)[:, ::-1]
-    out = {}
-    for name, vals in (("trace", trace_rank(spectra, alpha)), ("entropy", entropy_rank(spectra))):
-        out[name] = float(vals.mean())
-        out[name + "_median"] = float(np.median(vals))
-        out[name + "_se"] = float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0
-    out["spectrum"] = (alpha * spectra.mean(axis=0)).tolist()
-    return out
-
-
-def _spectra(score, data, t, alpha, sigma2, n, rng):
-    """Spectra of the three denoisers' Jacobians at ``n`` noisy held-out points."""
-    y = held_out_draws(data, n, rng)
-    xt = alpha * y + np.sqrt(sigma2) * rng.standard_normal(y.shape)
-    jac = score.jacobian(t, xt)
-    reference = kde_denoiser_jacobian(xt, data["train"], 0.0, alpha, sigma2)
-    train = data["train"]
-    radius = float(np.sqrt(np.max(np.sum((train - train.mean(axis=0)) ** 2, axis=1))))
-    scale = alpha * radius**2 / sigma2
-    kde = kde_denoiser_jacobian(xt, train, data["h"], alpha, sigma2)
-    lam_gauss, _ = gaussian_denoiser_eigs(data["cov"], alpha, sigma2)
-    return {
-        "empirical": _rank_stats(np.linalg.eigvalsh(jac), alpha),
-        "gaussian": _rank_stats(lam_gauss[None, :], alpha),
-        "kde": _rank_stats(np.linalg.eigvalsh(kde), alpha),
-        "jacobian_error": float(np.max(np.abs(jac - reference)) / scale),
-    }
 
 
 def level_cell(config, seed):
@@ -277,11 +116,11 @@ def level_cell(config, seed):
         "t": t, "alpha": alpha, "sigma2": sigma2, "snr": snr, "dim": d, "n_data": n_data,
         "data_var": data["data_var"], "h": data["h"],
         "cov_rank": int(np.sum(gaussian_denoiser_eigs(data["cov"], 1.0, 1e-300)[0] > 0)),
-        "empirical": _empirical_identity(score, x0, t, alpha, sigma2, rng),
-        "wiener": _wiener_identity(data, n, alpha, sigma2, rng),
-        "control": _empirical_identity(score, held_out_draws(data, n, rng), t, alpha, sigma2,
+        "empirical": empirical_identity(score, x0, t, alpha, sigma2, rng),
+        "wiener": wiener_identity(data, n, alpha, sigma2, rng),
+        "control": empirical_identity(score, held_out_draws(data, n, rng), t, alpha, sigma2,
                                        rng),
-        "spectra": _spectra(score, data, t, alpha, sigma2, config["n_spectra"], rng),
+        "spectra": spectra(score, data, t, alpha, sigma2, config["n_spectra"], rng),
     }
 
 
@@ -435,7 +274,7 @@ def _jacobian_claim(name, rows, bound):
         bound, err,
         detail="EmpiricalScore.jacobian against theory.denoisers.kde_denoiser_jacobian (h = 0) "
                f"at the noisy held-out points of every level; bound {bound:.3g} of the scale "
-               "(64 eps; achieved <= 7e-16 on both families); detectable: the margin")
+               "(64 eps; achieved <= 7e-16 on both families)")
 
 
 def summarise(cell_results, config, outdir):
@@ -508,93 +347,15 @@ def summarise(cell_results, config, outdir):
         + markdown_table(("data", "t_C (theory)", "t at half rank", "log10(t / t_C)",
                           "s.e. (decades)", "KDE h"), crossing_rows),
     ]
-    figures = [_spectra_figure(groups, outdir)]
+    figures = [spectra_figure(groups, outdir)]
     if figure is not None:
-        figures.extend(_figure5(figure, outdir))
+        figures.extend(figure5(figure, outdir))
     else:
         tables.append("The 8x8 digits are not part of this run: no Figure 5 analogue.")
-    return Summary(claims, figures, tables)
-
-
-# -- figures ---------------------------------------------------------------------------------------
-
-
-def _spectra_figure(groups, outdir):
-    fig, axes = new_figure(len(groups), 3, size=(4.3, 3.3))
-    for (name, rows), ax_row in zip(groups.items(), axes):
-        rows = sorted(rows, key=lambda r: r["t"])
-        noise = [np.sqrt(r["sigma2"]) / r["alpha"] for r in rows]
-        first = rows[0]
-        t_c = collapse_time(first["n_data"], first["dim"], nd.OU(), data_var=first["data_var"])
-        a_c, s2_c = ou_alpha_sigma2(t_c)
-        ax_tr, ax_en, ax_dec = ax_row
-        series = [("empirical (law)", [r["empirical"]["dof"] for r in rows], "C0o-"),
-                  ("empirical (held-out, median)",
-                   [r["spectra"]["empirical"]["trace_median"] for r in rows], "C0s:"),
-                  ("Wiener", [r["spectra"]["gaussian"]["trace"] for r in rows], "C1^-"),
-                  ("KDE (median)", [r["spectra"]["kde"]["trace_median"] for r in rows], "C2v-")]
-        for label, vals, style in series:
-            ax_tr.plot(noise, vals, style, ms=4, label=label)
-        for key, style in (("empirical", "C0s-"), ("gaussian", "C1^-"), ("kde", "C2v-")):
-            ax_en.plot(noise, [r["spectra"][key]["entropy_median"] for r in rows], style, ms=4,
-                       label=f"{key} (median)")
-        for ax in (ax_tr, ax_en):
-            ax.axvline(np.sqrt(s2_c) / a_c, color="k", ls="--", lw=1)
-        ax_tr.set(xscale="log", yscale="symlog", ylim=(0, None), xlabel="sigma / alpha",
-                  ylabel="trace rank alpha tr grad D", title=f"{name} (dashed: collapse)")
-        ax_en.set(xscale="log", xlabel="sigma / alpha", ylabel="entropy rank",
-                  title="exp(entropy of normalised eigenvalues)")
-        for j, r in enumerate(rows[:: max(1, len(rows) // 4)]):
-            for key, style in (("empirical", "-"), ("kde", ":")):
-                spec = np.asarray(r["spectra"][key]["spectrum"])
-                ax_dec.plot(np.arange(1, len(spec) + 1), np.maximum(spec, 1e-16), f"C{j}{style}",
-                            label=f"{key}, sigma/alpha={np.sqrt(r['sigma2']) / r['alpha']:.2g}")
-        ax_dec.set(yscale="log", xlabel="index", ylabel="mean alpha lambda_k",
-                   title="mean decay (solid: empirical, dotted: KDE)", ylim=(1e-8, 2))
-        ax_tr.legend(fontsize=7)
-        ax_en.legend(fontsize=7)
-        ax_dec.legend(fontsize=6)
-    return save_figure(fig, outdir, "denoiser_geometry_ranks")
-
-
-def _figure5(res, outdir):
-    keys = ("empirical", "gaussian", "kde")
-    levels = res["levels"]
-    k = len(levels[0]["vectors"]["empirical"][0])
-    fig, axes = new_figure(len(levels) * len(keys), k + 3, size=(1.35, 1.45))
-    for i, lev in enumerate(levels):
-        for j, key in enumerate(keys):
-            row = axes[i * len(keys) + j]
-            images = ([res["clean"], lev["noisy"], lev["denoised"][key]]
-                      + list(np.asarray(lev["vectors"][key]).T))
-            titles = (["clean", f"noisy s/a={np.sqrt(lev['sigma2']) / lev['alpha']:.2g}",
-                       f"D {key}"]
-                      + [f"{key[:3]} l={v:.2g}" for v in lev["top"][key]])
-            for ax, img, title in zip(row, images, titles):
-                img = np.asarray(img).reshape(8, 8)
-                if title.startswith(("clean", "noisy", "D ")):
-                    ax.imshow(img, cmap="gray_r", vmin=0, vmax=1)
-                else:
-                    lim = np.abs(img).max()
-                    ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
-                ax.set_title(title, fontsize=6)
-                ax.set_xticks([])
-                ax.set_yticks([])
-    path_vectors = save_figure(fig, outdir, "denoiser_geometry_figure5_eigenvectors")
-    fig, axes = new_figure(1, len(levels), size=(4.0, 3.2))
-    for ax, lev in zip(axes[0], levels):
-        for key, style in zip(keys, ("C0o-", "C1^-", "C2v-")):
-            spec = np.maximum(np.asarray(lev["spectrum"][key]), 1e-16)
-            ax.plot(np.arange(1, len(spec) + 1), spec, style, ms=2, label=key)
-        ax.set(yscale="log", xlabel="index k", ylabel="alpha lambda_k", ylim=(1e-10, 2),
-               title=f"sigma/alpha = {np.sqrt(lev['sigma2']) / lev['alpha']:.2g}")
-        ax.legend(fontsize=7)
-    path_decay = save_figure(fig, outdir, "denoiser_geometry_figure5_decay")
-    return [path_vectors, path_decay]
+    return Summary(claims, figures, tables, captions=CAPTIONS)
 
 
 _FACTORS = [1 / 64, 1 / 16, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 16.0, 64.0]
-
 STUDY = Study(
     name="denoiser_geometry",
     title="Geometry of the denoiser: Tweedie's identity and Jacobian spectra (seed §3.2)",

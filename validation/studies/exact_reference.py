@@ -318,8 +318,7 @@ def _transition_claims(res, config):
             f"{name} ({process}) with N=1 = {ref}, path by path (rounding units)", bound, worst,
             detail=f"max over {len(config['transitions']['schedules'])} schedules of "
                    f"max |x - exact| / (eps max|x|), uniform-t grid with "
-                   f"{config['transitions']['steps']} steps; bound {bound:g} units; "
-                   "detectable: the margin"))
+                   f"{config['transitions']['steps']} steps; bound {bound:g} units"))
     steps = config["transitions"]["steps"]
     claims.append(at_most(
         "dpmpp_2m (ode) = the published DPM-Solver++(2M) recursion, step ratios 3 and 1/3 "
@@ -329,7 +328,7 @@ def _transition_claims(res, config):
                f"{len(config['transitions']['schedules'])} schedules; unit eps steps max|x| "
                "(the two codes round differently at every step); the order on such grids "
                "cannot tell h / h_prev from its inverse (the leading errors telescope); "
-               f"bound {bound:g}; detectable: the margin"))
+               f"bound {bound:g}"))
     return claims
 
 
@@ -369,16 +368,16 @@ def _density_claims(res, config):
             "log_density = theory.mixture_logpdf, d=1 grid (condition units)", bound,
             res["logpdf_units_1d"],
             detail="Figure-4 grid at the same times; unit eps (1 + |log p| + |x| |score| + "
-                   f"(d/2)|log 2 pi sigma^2|); bound {bound:g}; detectable: the margin"),
+                   f"(d/2)|log 2 pi sigma^2|); bound {bound:g}"),
         at_most(
             "log_density = theory.mixture_logpdf, d=40 samples (condition units)", bound,
             res["logpdf_units_hd"],
             detail=f"exact samples at t in {config['density']['high_d']['times']} (sigma^2 "
-                   f"from 1e-6); numdiff's BLAS path; bound {bound:g}; detectable: the margin"),
+                   f"from 1e-6); numdiff's BLAS path; bound {bound:g}"),
         at_most(
             "denoise = theory.mixture_denoise, d=40 samples (rounding units)", bound,
             res["denoise_units_hd"],
-            detail=f"same points; unit eps max|x_k|; bound {bound:g}; detectable: the margin"),
+            detail=f"same points; unit eps max|x_k|; bound {bound:g}"),
     ]
 
 

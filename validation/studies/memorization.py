@@ -50,13 +50,12 @@ from .common import (
     SE_BAND,
     gaussian_data,
     nearest_points,
-    new_figure,
     ou_alpha_sigma2,
     ou_steps,
-    save_figure,
     two_proportion_test,
     wilson_ci,
 )
+from .memorization_plots import CAPTIONS, memorization_figure
 
 THRESHOLD = 1.0 / 3.0
 
@@ -328,48 +327,11 @@ def summarise(cell_results, config, outdir):
         tables.append("The 8x8 digits are not part of this configuration.")
     elif load_digits_data() is None:
         tables.append("scikit-learn is not installed: the 8x8 digits part was skipped.")
-    return Summary(claims, [_figure(groups, outdir)], tables)
-
-
-def _figure(groups, outdir):
-    fig, axes = new_figure(len(groups), 3, size=(4.2, 3.2))
-    schedule = nd.OU()
-    for (name, runs), ax_row in zip(groups.items(), axes):
-        ax_mem, ax_col, ax_n = ax_row
-        for i, (n_data, res) in enumerate(runs):
-            deltas = np.array([row["delta"] for row in res["rows"]])
-            mem = np.array([row["memorized"] for row in res["rows"]]) / res["n"]
-            ci = np.array([row["ci"] for row in res["rows"]])
-            t_c = collapse_time(n_data, res["dim"], schedule, data_var=res["data_var"])
-            ax_mem.plot(deltas, mem, f"C{i}o-", ms=3, label=f"N={n_data}")
-            ax_mem.fill_between(deltas, ci[:, 0], ci[:, 1], color=f"C{i}", alpha=0.2)
-            ax_mem.plot(deltas, [row["memorized_exact"] / res["n_exact"] for row in res["rows"]],
-                        f"C{i}:")
-            ax_col.plot(deltas, [row["collapsed_exact"] / res["n_exact"] for row in res["rows"]],
-                        f"C{i}s-", ms=3)
-            ax_col.plot(deltas, [row["collapsed"] / res["n"] for row in res["rows"]], f"C{i}o:",
-                        ms=2)
-            for ax in (ax_mem, ax_col):
-                if np.isfinite(t_c):
-                    ax.axvline(t_c, color=f"C{i}", ls="--", lw=1)
-        ns = [n for n, _ in runs]
-        n_rows = len(runs[0][1]["rows"])
-        for j, k in enumerate(range(0, n_rows, max(1, n_rows // 5))):
-            ax_n.plot(ns, [res["rows"][k]["memorized"] / res["n"] for _, res in runs], f"C{j}o-",
-                      ms=3,
-                      label=f"delta={runs[0][1]['rows'][k]['delta']:.2g}")
-        ax_mem.set(xscale="log", xlabel="delta", ylabel="memorized fraction", ylim=(-0.02, 1.02),
-                   title=f"{name}: sampler (dotted: exact p_delta)")
-        ax_col.set(xscale="log", xlabel="delta", ylabel="collapsed fraction (max w > 1/2)",
-                   ylim=(-0.02, 1.02), title="squares: exact p_delta, dots: sampler; dashed: t_C")
-        ax_n.set(xscale="log", xlabel="N", ylabel="memorized fraction", ylim=(-0.02, 1.02),
-                 title="against N (seed's Figure 2)")
-        ax_mem.legend(fontsize=7)
-        ax_n.legend(fontsize=7)
-    return save_figure(fig, outdir, "memorization")
+    return Summary(claims, [memorization_figure(groups, outdir)], tables, captions=CAPTIONS)
 
 
 _DELTAS = [float(x) for x in np.logspace(-5, 0.5, 12)]
+
 
 STUDY = Study(
     name="memorization",

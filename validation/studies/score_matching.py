@@ -40,75 +40,15 @@ import numpy as np
 
 import numdiff as nd
 from numdiff import matching
-from theory.mixture import mixture_sample, mixture_score
+from theory.mixture import mixture_sample
 from theory.score_matching import gaussian_score_matching, score_matching_1d
 
 from ..claims import at_least, at_most, within
 from ..report import markdown_table
 from ..study import Study, Summary
-from .common import SE_BAND, new_figure, ou_alpha_sigma2, save_figure
-
-OU = nd.OU()
-
-
-# -- score models (test doubles written from theory) ---------------------------------------------
-
-
-class GaussianLawScore:
-    """Exact score of Gaussian data ``N(mean, cov)`` diffused by OU; closed-form divergence.
-
-    ``s(t, x) = -(x - alpha mean) G``, ``G = (alpha^2 cov + sigma^2 I)^-1``; one time per call.
-    """
-
-    def __init__(self, mean, cov, with_divergence=True):
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.cov = np.atleast_2d(np.asarray(cov, dtype=np.float64))
-        self.dim, self.schedule = self.mean.size, OU
-        if with_divergence:
-            self.divergence = self._divergence
-
-    def _gain(self, t):
-        alpha, sigma2 = ou_alpha_sigma2(float(np.asarray(t).ravel()[0]))
-        return alpha, np.linalg.inv(alpha**2 * self.cov + sigma2 * np.eye(self.dim))
-
-    def score(self, t, x):
-        alpha, gain = self._gain(t)
-        return -(np.asarray(x) - alpha * self.mean) @ gain
-
-    def _divergence(self, t, x):
-        return np.full(len(x), -np.trace(self._gain(t)[1]))
-
-
-class KDEScore:
-    """Score of the diffused smoothed KDE ``(1/N) sum_k N(x_k, h^2 I)`` (``theory.mixture``)."""
-
-    def __init__(self, data, h):
-        self.data, self.h, self.dim, self.schedule = data, h, data.shape[1], OU
-
-    def score(self, t, x):
-        alpha, sigma2 = ou_alpha_sigma2(float(np.asarray(t).ravel()[0]))
-        return mixture_score(x, self.data, alpha, alpha**2 * self.h**2 + sigma2)
-
-
-class Combined:
-    """``base + eps * direction`` (``direction`` may be any score model)."""
-
-    def __init__(self, base, direction, eps):
-        self.base, self.direction, self.eps = base, direction, eps
-        self.dim, self.schedule = base.dim, OU
-
-    def score(self, t, x):
-        return self.base.score(t, x) + self.eps * self.direction.score(t, x)
-
-
-class Sine:
-    """A bounded nonlinear direction field ``h(x) = sin(x reversed)``."""
-
-    def __init__(self, dim):
-        self.dim, self.schedule = dim, OU
-
-    def score(self, t, x):
-        return np.sin(np.asarray(x)[:, ::-1])
+from .common import SE_BAND, ou_alpha_sigma2
+from .score_matching_plots import CAPTIONS, score_error_figure
+from .score_models import OU, Combined, GaussianLawScore, KDEScore, Sine
 
 
 def _est(e):
@@ -283,6 +223,8 @@ def cells(config):
 
 
 THM1_REL = 1e-12
+
+
 MINIMISER_ABS = 1e-10
 
 
@@ -300,7 +242,7 @@ def _quadrature_claims(rows, config):
                 THM1_REL, max(r["thm1_mixture"] for r in rows),
                 detail=f"|explicit - implicit - I(p)| / (explicit + I), N={cfg['n_data']}, "
                        f"t in {times}; EmpiricalScore.divergence; each term a quadrature to "
-                       f"1e-13; bound {THM1_REL:g} (achieved ~1e-16); detectable: the margin"),
+                       f"1e-13; bound {THM1_REL:g} (achieved ~1e-16)"),
         at_most("Theorem 1 for s_hat under the true law N(0,1), d=1 quadrature (rel. residual)",
                 THM1_REL, max(r["thm1_true"] for r in rows),
                 detail=f"same, under p_t = N(0, alpha^2 + sigma^2); bound {THM1_REL:g}"),
@@ -393,24 +335,6 @@ def _generalisation_claims(rows, config):
     return claims
 
 
-def _figure(errors, outdir):
-    fig, axes = new_figure(1, 1, size=(5.2, 3.8))
-    ax = axes[0, 0]
-    ns = sorted(errors)
-    times = [r["t"] for r in errors[ns[0]]]
-    for i, t in enumerate(times):
-        vals = np.array([errors[n][i]["error"] for n in ns])
-        ses = np.array([errors[n][i]["se"] for n in ns])
-        ax.errorbar(ns, vals, yerr=2 * ses, marker="o", capsize=2, label=f"t = {t:g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training points N")
-    ax.set_ylabel(r"$E_{p_t}|\hat s - \nabla\log p_t|^2$")
-    ax.set_title("score error of the empirical score, N(0, I) data")
-    ax.legend(fontsize=8)
-    return save_figure(fig, outdir, "score_matching_error")
-
-
 def summarise(cell_results, config, outdir):
     res = {r.label: r.result for r in cell_results}
     gen = [r.result for r in cell_results if r.label.startswith("generalisation")]
@@ -437,7 +361,7 @@ def summarise(cell_results, config, outdir):
                          [(r["t"], r["train"]["value"], -r["error_train_law"]["value"],
                            r["held"]["value"], r["error_true_law"]["value"]) for r in gen]),
     ]
-    return Summary(claims, [_figure(errors, outdir)], tables)
+    return Summary(claims, [score_error_figure(errors, outdir)], tables, captions=CAPTIONS)
 
 
 _DEFAULT = {
@@ -452,6 +376,8 @@ _DEFAULT = {
     "score_error": {"d": 4, "N": [10, 30, 100, 300, 1000, 3000], "times": [0.05, 0.2, 0.5, 1.0],
                     "n": 20_000},
 }
+
+
 _QUICK = {
     "seed": 8042,
     "quadrature": {"n_data": 6, "times": [0.02, 0.5], "eps": [0.3], "n_noise": 5_000},
@@ -462,6 +388,7 @@ _QUICK = {
                        "n_held": 20_000, "n_exact": 20_000},
     "score_error": {"d": 4, "N": [10, 100, 1000], "times": [0.05, 0.5], "n": 4_000},
 }
+
 
 STUDY = Study(
     name="score_matching",

@@ -16,16 +16,17 @@ from __future__ import annotations
 import dataclasses
 
 from ..claims import within
+from ..plotting import save_figure
 from ..report import markdown_table
 from ..study import Study, Summary
+from .figure import plot_orders
+from .measure import measure_orders
 
 COLUMNS = ("solver", "process", "schedule", "check", "predicted", "measured", "band", "passed")
 
 
 def orders_cell(config, seed):
-    """All order measurements (their seeds are fixed inside ``validation.orders``)."""
-    from ..orders import measure_orders
-
+    """All order measurements (their seeds are fixed inside :mod:`validation.orders.measure`)."""
     return measure_orders(bool(config["quick"]))
 
 
@@ -44,14 +45,19 @@ def _claim(row):
 
 
 def summarise(cell_results, config, outdir):
-    from ..orders import plot_orders
-
     rows = cell_results[0].result
-    path = outdir / "figures" / "orders.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plot_orders(rows, path)
+    path = save_figure(plot_orders(rows), outdir, "orders")
     table = markdown_table(COLUMNS, [[row[k] for k in COLUMNS] for row in rows])
-    return Summary([_claim(row) for row in rows], [path], [table])
+    return Summary([_claim(row) for row in rows], [path], [table], captions=CAPTIONS)
+
+
+#: Caption of the figure in the report.
+CAPTIONS = {"orders": (
+    "Error against the number of steps (log-log) for every check (one panel each), solver "
+    "(hue and marker) and schedule (shade and line style); the fitted slopes are the measured "
+    "orders of the table. Each slope must lie in its band around the solver's declared order "
+    "(the `order ...` claims); in the Monte Carlo panels the dash-dotted line is the noise "
+    "floor below which a level is left out of the fit.")}
 
 
 STUDY = Study(
