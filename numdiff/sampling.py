@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from numdiff._checks import as_real_array
+from numdiff._random import as_generator, spawn_streams
 from numdiff.grids import make_grid
 from numdiff.solvers import get_solver, intervals
 
@@ -168,48 +169,6 @@ def _model_dim(f):
     return int(dim)
 
 
-def _generator(rng):
-    """``rng`` as a :class:`numpy.random.Generator`, or an error naming ``rng``.
-
-    Accepted: None, a non-negative int or a sequence of them, a SeedSequence,
-    a BitGenerator, a Generator, or a legacy :class:`numpy.random.RandomState`.
-    A RandomState seeds a new Generator from four 32-bit words drawn from it:
-    its own bit generator has no seed sequence, so the per-chunk noise streams
-    could not be spawned from it, and drawing advances it as a user of a
-    stateful generator expects.
-    """
-    if isinstance(rng, np.random.RandomState):
-        return np.random.default_rng(rng.randint(0, 2**32, size=4, dtype=np.uint64))
-    if isinstance(rng, (list, tuple, np.ndarray)):
-        seeds = np.asarray(rng) if len(rng) else np.zeros(0, dtype=bool)
-        if seeds.ndim != 1 or seeds.dtype.kind not in "iu" or (seeds < 0).any():
-            raise ValueError(f"rng as a sequence must hold non-negative ints; got {rng!r}")
-        return np.random.default_rng(seeds)
-    if isinstance(rng, bool) or not (
-        rng is None
-        or isinstance(rng, (numbers.Integral, np.random.Generator, np.random.BitGenerator,
-                            np.random.SeedSequence))
-    ):
-        raise TypeError(
-            "rng must be None, a non-negative int (or a sequence of them), a numpy "
-            f"Generator, BitGenerator, SeedSequence or RandomState; got {rng!r}"
-        )
-    if isinstance(rng, numbers.Integral) and rng < 0:
-        raise ValueError(f"rng must be a non-negative int seed; got {rng!r}")
-    return np.random.default_rng(rng)
-
-
-def _children(rng, count):
-    """``count`` independent child generators of ``rng`` (one noise stream per chunk)."""
-    try:
-        return rng.spawn(count)
-    except TypeError:
-        # A bit generator without a seed sequence (e.g. one taken from a
-        # RandomState) cannot spawn: seed a sequence from the generator itself.
-        seq = np.random.SeedSequence(rng.integers(0, 2**32, size=4, dtype=np.uint64).tolist())
-        return [np.random.default_rng(child) for child in seq.spawn(count)]
-
-
 def _save_indices(save_at, times):
     """Validate ``save_at``; return it and the grid index of each of its times."""
     save_at = np.atleast_1d(as_real_array(save_at, "save_at"))
@@ -356,7 +315,7 @@ def sample(
         save_at, save_idx = _save_indices(save_at, times)
     if x_T is not None:
         x_T = _float_array(x_T, "x_T", (n, dim)).copy()
-    rng = _generator(rng)
+    rng = as_generator(rng)
     x_all = _initial(f, n, dim, times[0], x_T, init, rng)
     ivs = intervals(f.schedule, times)
     _stiff_warning(method, process, ivs)
@@ -370,7 +329,7 @@ def sample(
     n_chunks = -(-n // chunk)
     draws = [None] * n_chunks
     if process == "sde" and noise is None:
-        gens = _children(rng, n_chunks)
+        gens = spawn_streams(rng, n_chunks)
         draws = [f.normal_stream(g) if on_device else g.standard_normal for g in gens]
     trajectory = None if save_idx is None else np.empty((save_idx.size, n, dim))
     # The GPU model is numdiff's own: its output needs no check (which would sync).

@@ -42,7 +42,8 @@ from numba import prange
 
 from numdiff._kernels.exact import residual
 from numdiff._kernels.jit import jit, jit_parallel
-from numdiff._kernels.minmax import fast_max, fast_min
+from numdiff._kernels.minmax import fast_max
+from numdiff._kernels.reference import largest_logit, nearest_scaled, relative_logits
 from numdiff._kernels.vexp import exp_flushed, exp_shifted_sum
 
 QUERY_GROUP = 16
@@ -109,7 +110,7 @@ def _moments_one(x, m, a, s, coef, data, data_t, ref, buf, u, acc, denoised, log
         # The search by rounded distances picked a point whose logit falls short of
         # the largest by more than the float range (|x| dwarfs the data's spacing):
         # re-pick by the exact relative logits and merge again.
-        ref = _largest_logit(ref, u, a_s, data, data_t, buf)
+        ref = largest_logit(ref, u, a_s, data, data_t, buf)
         residual_at(x[m], ref, a_s, s, data, u)
         run_max, run_sum = _merge_blocks(ref, u, a_s, coef, data, data_t, buf, acc)
     sq = 0.0
@@ -189,7 +190,7 @@ def capped_block(ref, u, a_s, coef, data, data_t, start, nb, w, offsets):
         offsets[0] += total0
         offsets[1] += total1
     else:
-        _relative_logits(ref, u, a_s, data, data_t, start, nb, w)
+        relative_logits(ref, u, a_s, data, data_t, start, nb, w)
         top = -np.inf
         total = 0.0
         for k in range(nb):
@@ -232,7 +233,7 @@ def block_logits(ref, u, a_s, coef, data, data_t, start, nb, out):
     if u.shape[0] == 2:
         return _logits_2d(data_t, start, nb, data[ref, 0], data[ref, 1], 2.0 * u[0], 2.0 * u[1],
                           a_s, coef, out)
-    _relative_logits(ref, u, a_s, data, data_t, start, nb, out)
+    relative_logits(ref, u, a_s, data, data_t, start, nb, out)
     top = -np.inf
     for k in range(nb):
         out[k] = min(out[k] * coef, _BIGGEST)
@@ -311,37 +312,6 @@ def offset_sums_2d(w, data_t, start, nb, ref0, ref1):
     return total0, total1
 
 
-@jit
-def _relative_logits(ref, u, a_s, data, data_t, start, nb, out):
-    """``out[:nb] = dx_k . (2u - a_s dx_k)`` for ``k`` in ``start .. start + nb``
-    (the logits ``e_k`` before the factor ``coef``)."""
-    out[:nb] = 0.0
-    for j in range(u.shape[0]):
-        two_u = 2.0 * u[j]
-        ref_j = data[ref, j]
-        row = data_t[j, start : start + nb]
-        for k in range(nb):
-            dx = row[k] - ref_j
-            out[k] += dx * (two_u - a_s * dx)
-
-
-@jit
-def _largest_logit(ref, u, a_s, data, data_t, buf):
-    """Index of the largest relative logit (first of ties), exact up to its rounding."""
-    n_data = data.shape[0]
-    block = buf.shape[0]
-    best = -np.inf
-    best_k = ref
-    for start in range(0, n_data, block):
-        nb = min(block, n_data - start)
-        _relative_logits(ref, u, a_s, data, data_t, start, nb, buf)
-        for k in range(nb):
-            if buf[k] > best:
-                best = buf[k]
-                best_k = start + k
-    return best_k
-
-
 @jit_parallel
 def log_weights_direct(x, alpha, scale, coef, data, data_t, block, out):
     """Fill ``out (M, N)`` with the logits ``e_k`` relative to each query's nearest
@@ -355,105 +325,12 @@ def log_weights_direct(x, alpha, scale, coef, data, data_t, block, out):
         a_s = alpha[m] * s
         ref = scaled_residual(x[m], a_s, s, data, data_t, buf, u)
         row_out = out[m]
-        _relative_logits(ref, u, a_s, data, data_t, 0, n_data, row_out)
+        relative_logits(ref, u, a_s, data, data_t, 0, n_data, row_out)
         top = np.argmax(row_out)
         if row_out[top] > 0.0:
             # Not the largest logit (see _moments_one): take the largest as reference.
             ref = top
             residual_at(x[m], ref, a_s, s, data, u)
-            _relative_logits(ref, u, a_s, data, data_t, 0, n_data, row_out)
+            relative_logits(ref, u, a_s, data, data_t, 0, n_data, row_out)
         for k in range(n_data):
             row_out[k] = min(row_out[k] * coef[m], _BIGGEST)
-
-
-@jit_parallel
-def knn_direct(x, scale, data_t, block, idx_out, sq_dist_out):
-    """The ``k = idx_out.shape[1]`` nearest data points of each query, by direct
-    differences of ``scale[m] * x`` and ``scale[m] * x_k`` (``scale`` powers of two,
-    keeping squares in range); fills ``idx_out (M, k)`` and the scaled squared
-    distances, sorted, ties by index."""
-    n_query, k = idx_out.shape
-    dim, n_data = data_t.shape
-    for m in prange(n_query):
-        buf = np.empty(block)
-        s = scale[m]
-        best = sq_dist_out[m]
-        best_idx = idx_out[m]
-        best[:] = np.inf
-        best_idx[:] = 0
-        for start in range(0, n_data, block):
-            nb = min(block, n_data - start)
-            buf[:nb] = 0.0
-            for j in range(dim):
-                row = data_t[j, start : start + nb]
-                xj = x[m, j] * s
-                for i in range(nb):
-                    diff = xj - s * row[i]
-                    buf[i] += diff * diff
-            block_best = np.inf
-            for i in range(nb):
-                block_best = fast_min(block_best, buf[i])
-            if block_best >= best[k - 1]:
-                continue
-            for i in range(nb):
-                value = buf[i]
-                if value < best[k - 1]:
-                    pos = k - 1
-                    while pos > 0 and best[pos - 1] > value:
-                        best[pos] = best[pos - 1]
-                        best_idx[pos] = best_idx[pos - 1]
-                        pos -= 1
-                    best[pos] = value
-                    best_idx[pos] = start + i
-
-
-@jit
-def nearest_scaled(xm, a, data_t, buf):
-    """Index of the data point nearest to ``xm / a`` by a scan of ``data_t (d, N)`` in
-    blocks of ``buf``'s length: the smallest rounded ``|xm - a x_k|^2``, ties to the
-    lowest index."""
-    n_data = data_t.shape[1]
-    block = buf.shape[0]
-    best = np.inf
-    best_k = 0
-    for start in range(0, n_data, block):
-        nb = min(block, n_data - start)
-        # A min reduction vectorises; locating it afterwards is a short scan.
-        block_best = scaled_sq_distances(xm, a, data_t, start, nb, buf)
-        if block_best < best:
-            best = block_best
-            for k in range(nb):
-                if buf[k] == block_best:
-                    best_k = start + k
-                    break
-    return best_k
-
-
-@jit
-def scaled_sq_distances(xm, a, data_t, start, nb, buf):
-    """``buf[:nb]`` = the rounded ``|xm - a x_k|^2`` of the points ``start .. start +
-    nb`` of ``data_t (d, N)``; returns their minimum. The one expression by which the
-    reference points are chosen (the scan above, the sweep of ``sweep.py``)."""
-    dim = xm.shape[0]
-    least = np.inf
-    if dim == 2:  # one pass (see block_logits)
-        x0, x1 = xm[0], xm[1]
-        row0 = data_t[0, start : start + nb]
-        row1 = data_t[1, start : start + nb]
-        for k in range(nb):
-            diff0 = x0 - a * row0[k]
-            diff1 = x1 - a * row1[k]
-            sq = diff0 * diff0 + diff1 * diff1
-            buf[k] = sq
-            least = fast_min(least, sq)
-        return least
-    buf[:nb] = 0.0
-    for j in range(dim):
-        row = data_t[j, start : start + nb]
-        xj = xm[j]
-        for k in range(nb):
-            diff = xj - a * row[k]
-            buf[k] += diff * diff
-    for k in range(nb):
-        least = fast_min(least, buf[k])
-    return least

@@ -37,13 +37,13 @@ import numpy as np
 from numba import prange
 
 from numdiff._kernels.direct import (
-    _largest_logit,
     block_logits,
     capped_block,
     offset_sums,
     residual_at,
 )
 from numdiff._kernels.jit import jit, jit_exact, jit_parallel
+from numdiff._kernels.reference import largest_logit
 from numdiff._kernels.vexp import exp_shifted_sum
 
 QUERY_GROUP = 16
@@ -114,7 +114,7 @@ def centred_moments_direct(x, alpha, scale, coef, data, data_t, refs, block, v, 
             if run_max >= _BIGGEST:
                 # As in direct._moments_one: the search by rounded distances picked a
                 # point far below the largest logit; re-pick by the exact logits.
-                ref = _largest_logit(ref, u, a_s, data, data_t, buf)
+                ref = largest_logit(ref, u, a_s, data, data_t, buf)
                 residual_at(x[m], ref, a_s, s, data, u)
                 run_max, run_sum, m2 = _merge_query(
                     ref, u, a_s, coef[m], data, data_t, vm, mode, buf, proj,

@@ -24,8 +24,9 @@ point that could win or tie is skipped.
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import QUERY_GROUP, nearest_scaled, scaled_sq_distances
+from numdiff._kernels.direct import QUERY_GROUP
 from numdiff._kernels.jit import jit, jit_parallel
+from numdiff._kernels.reference import nearest_scaled, scaled_sq_distances
 
 # Where the sweep pays off: the band of candidates is thin in low dimension, and
 # the sort and the per-query set-up pay from a few thousand points. Measured per

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from numdiff._checks import as_points, as_real_array
+from numdiff._random import as_generator
 from numdiff.matching._inputs import (
     _CHUNK,
     _FD_STEP,
@@ -17,7 +18,6 @@ from numdiff.matching._inputs import (
     _sigma2,
 )
 from numdiff.matching.estimates import DivergenceEstimate
-from numdiff.sampling import _generator
 
 # -- divergence ---------------------------------------------------------------------------------
 
@@ -61,7 +61,7 @@ def hutchinson_divergence(model, t, x, *, n_probes=16, rng=None, step=None, jvp=
     m, d = x.shape
     t = _check_times(t, m)
     n_probes = _count(n_probes, "n_probes")
-    rng = _generator(rng)
+    rng = as_generator(rng)
     if step is None:
         sigma2 = _sigma2(model, t)
         if sigma2 is not None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from numdiff._checks import as_points, as_real_array
+from numdiff._random import as_generator
 from numdiff.matching._inputs import _CHUNK, _check_model, _check_times, _count, _model_dim, _score
 from numdiff.matching.estimates import MonteCarloEstimate
 from numdiff.matching.hutchinson import divergence
-from numdiff.sampling import _generator
 
 
 def implicit_loss(model, t, x, *, method="auto", n_probes=16, rng=None, jvp=None):
@@ -149,7 +149,7 @@ def dsm_loss(model, data, schedule=None, t=None, *, n_noise, rng=None, weight=No
         raise ValueError("give exactly one of t (a fixed time) and t_sampler")
     if weight is not None and not callable(weight):
         raise TypeError(f"weight must be callable w(t); got {type(weight).__name__}")
-    rng = _generator(rng)
+    rng = as_generator(rng)
     if t is not None:
         t_arr = _check_times(t, 1)
         if t_arr.ndim != 0:

@@ -11,8 +11,9 @@ dense path.
 import numpy as np
 from numba import prange
 
-from numdiff._kernels.direct import _BIGGEST, _relative_logits
+from numdiff._kernels.direct import _BIGGEST
 from numdiff._kernels.jit import jit, jit_parallel
+from numdiff._kernels.reference import relative_logits
 from numdiff.pruned.moments import QUERY_GROUP, TINY_NORMAL
 from numdiff.pruned.plan import REJECTED, plan_query, plan_scratch
 
@@ -71,7 +72,7 @@ def pruned_top_weights(
                 leaf = kept[c]
                 start = leaf_start[leaf]
                 nb = leaf_start[leaf + 1] - start
-                _relative_logits(ref, u, a_s, points, points_t, start, nb, logit[pos:])
+                relative_logits(ref, u, a_s, points, points_t, start, nb, logit[pos:])
                 for k in range(nb):
                     logit[pos + k] = min(logit[pos + k] * coef[m], _BIGGEST)
                     cand[pos + k] = start + k

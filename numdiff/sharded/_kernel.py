@@ -16,12 +16,12 @@ from numba import prange
 from numdiff._kernels.direct import (
     _BIGGEST,
     QUERY_GROUP,
-    _largest_logit,
     _merge_blocks,
     residual_at,
     scaled_residual,
 )
 from numdiff._kernels.jit import jit_parallel
+from numdiff._kernels.reference import largest_logit
 
 
 @jit_parallel
@@ -43,7 +43,7 @@ def reference_moments(x, alpha, scale, coef, data, data_t, block, ref, rel, shif
             if run_max >= _BIGGEST:
                 # As in the in-process kernel: the search by rounded distances missed
                 # the largest logit by more than the float range; re-pick and merge.
-                r = _largest_logit(r, u, a_s, data, data_t, buf)
+                r = largest_logit(r, u, a_s, data, data_t, buf)
                 residual_at(x[m], r, a_s, s, data, u)
                 run_max, run_sum = _merge_blocks(r, u, a_s, coef[m], data, data_t, buf, acc)
             ref[m] = r

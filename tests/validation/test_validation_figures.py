@@ -16,7 +16,7 @@ from validation import plotting
 from validation.orders import plot_orders
 from validation.studies import (
     audit,
-    audit_plots,
+    audit_report,
     early_stopping,
     figures,
     memorization,
@@ -44,7 +44,7 @@ def rendered(monkeypatch, tmp_path):
         return tmp_path / f"{name}.png"
 
     for module in (plotting, early_stopping, no_early_stopping, memorization_plots, figures,
-                   scale, score_matching_plots, audit_plots, dg_plots, sm_plots, ss_report):
+                   scale, score_matching_plots, audit_report, dg_plots, sm_plots, ss_report):
         monkeypatch.setattr(module, "save_figure", keep)
     return seen
 
@@ -292,7 +292,7 @@ def test_audit_curve_figure(rendered):
 
     rows = [{"delta": d, "sampler": side(f), "exact": side(f)}
             for d, f in zip([1.0, 0.1, 1e-2, 1e-3, 1e-6], [0.0, 0.05, 0.9, 1.0, 1.0])]
-    audit_plots.curve_figure({"rows": rows}, ".")
+    audit_report.curve_figure({"rows": rows}, ".")
     assert rendered == {"audit_curve": []}
 
 
@@ -301,7 +301,7 @@ def test_audit_digits_figure(rendered):
     sampler = [{"delta": d, "ratio": RNG.uniform(lo, hi, 200).tolist(),
                 "gallery": [[i, i] for i in range(8)], "x": RNG.uniform(size=(8, 64)).tolist()}
                for d, lo, hi in ((0.05, 0.8, 1.0), (1e-3, 0.2, 0.5))]
-    audit_plots.digits_figure({"sampler": sampler}, load_digits_data()[:100], ".")
+    audit_report.digits_figure({"sampler": sampler}, load_digits_data()[:100], ".")
     assert rendered == {"audit_digits": []}
 
 

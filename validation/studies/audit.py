@@ -39,9 +39,17 @@ from numdiff.audit import CLASSES, audit
 from theory.mixture import mixture_sample
 
 from ..claims import at_least, at_most, within
-from ..report import markdown_table
 from ..study import Study, Summary
-from .audit_plots import CAPTIONS, curve_figure, digits_figure
+from .audit_report import (
+    CAPTIONS,
+    curve_figure,
+    curve_table,
+    digits_figure,
+    digits_table,
+    near_table,
+    null_table,
+    recovery_table,
+)
 from .common import (
     SE_BAND,
     gaussian_data,
@@ -313,71 +321,24 @@ def _digits_claims(res):
 
 
 def summarise(cell_results, config, outdir):
-    claims, tables, rows = [], [], []
-    by_label = {r.label: r for r in cell_results}
-    for f in config["fractions"]:
-        res = by_label[f"copying f={f}"].result
-        claims.extend(_recovery_claims(res, f))
-        lo, hi = res["interval"]
-        rows.append((f, res["copies"] / res["n"], res["memorized"] / res["n"], (f"[{lo:.4f}, "
-                     f"{hi:.4f}]"), res["classes"]["verbatim"], res["c_t"], res["c_t_z"],
-                     res["mw_z"]))
-    tables.append("Ground truth: copying model (N(0, I), d="
-                  f"{config['recovery']['d']}, N={config['recovery']['n_train']}, "
-                  f"n={config['recovery']['n']} samples and held-out, copy noise "
-                  f"{config['recovery']['noise']}); 95% Wilson intervals.\n\n" + markdown_table(
-                      ("f", "copied (realised)", "recovered", "Wilson 95%", "verbatim", "C_T",
-                       "C_T z", "Mann-Whitney Z_U"), rows))
-    near = by_label["near copies"].result
-    claims.extend(_near_claims(near, config["near"]))
-    tables.append(
-        "Near copies (subtle memorisation): interpolations between two training points, "
-        f"lam in {config['near']['lam']}, a fraction {config['near']['fraction']} of "
-        f"n = {near['n']} samples (d = {config['near']['d']}, N = {config['near']['n_train']})."
-        "\n\n" + markdown_table(
-            ("samples", "count", "novel", "near copy", "verbatim", "pass the ratio test"),
-            [("interpolations", near["planted"], *(near["counts"][c][0] for c in CLASSES),
-              near["memorized_planted"]),
-             ("true law", near["n"] - near["planted"], *(near["counts"][c][1] for c in CLASSES),
-              "")]))
-    null = by_label["true law"].result
-    claims.extend(_null_claims(null, config["null"]))
-    over = by_label["over-dispersed"].result
+    by_label = {r.label: r.result for r in cell_results}
+    claims = [c for f in config["fractions"]
+              for c in _recovery_claims(by_label[f"copying f={f}"], f)]
+    near, null = by_label["near copies"], by_label["true law"]
+    over, curve = by_label["over-dispersed"], by_label["sampler curve"]
+    claims += _near_claims(near, config["near"]) + _null_claims(null, config["null"])
     claims.append(at_least("C_T > 0 for an over-dispersed model: z >= 4.5", SE_BAND,
                            over["c_t_z"],
                            detail=f"samples of N(0, {config['overdispersed']['scale']}^2 I); "
                                   f"C_T = {over['c_t']:.3g}"))
-    tables.append(markdown_table(
-        ("model", "flags / runs", "C_T", "C_T z"),
-        [("true law", f"{null['flags']} / {config['null']['repeats']}",
-          f"mean z {np.mean(null['z']):.3f}", f"s.d. {np.std(null['z'], ddof=1):.3f}"),
-         (f"over-dispersed x{config['overdispersed']['scale']}", "", over["c_t"], over["c_t_z"])]))
-    curve = by_label["sampler curve"].result
-    claims.extend(_curve_claims(curve, config["curve"]))
-    tables.append("numdiff's SDE sampler (exp_em, uniform_lambda) audited at each delta against "
-                  f"exact p_delta samples (N={config['curve']['n_data']}, "
-                  f"d={config['curve']['d']}).\n\n" + markdown_table(
-                      ("delta", "memorised (sampler)", "memorised (exact)", "verbatim (sampler)",
-                       "verbatim (exact)", "C_T z (sampler)"),
-                      [(r["delta"], r["sampler"]["memorized"] / r["sampler"]["n"],
-                        r["exact"]["memorized"] / r["exact"]["n"],
-                        r["sampler"]["classes"]["verbatim"] / r["sampler"]["n"],
-                        r["exact"]["classes"]["verbatim"] / r["exact"]["n"],
-                        r["sampler"]["c_t_z"]) for r in curve["rows"]]))
+    claims += _curve_claims(curve, config["curve"])
+    tables = [recovery_table(by_label, config), near_table(near, config),
+              null_table(null, over, config), curve_table(curve, config)]
     figures = [curve_figure(curve, outdir)]
     if "digits" in by_label:
-        dig = by_label["digits"].result
+        dig = by_label["digits"]
         claims.extend(_digits_claims(dig))
-        drows = [("held-out half (control)", "", dig["control"]["memorized"] /
-                  dig["control"]["n"], dig["control"]["classes"]["verbatim"],
-                  dig["control"]["c_t"], dig["control"]["c_t_z"])]
-        drows += [("numdiff SDE", s["delta"], s["memorized"] / s["n"], s["classes"]["verbatim"],
-                   s["c_t"], s["c_t_z"]) for s in dig["sampler"]]
-        tables.append("Case study, 8x8 digits: training set of "
-                      f"{config['digits']['n_train']} images, the rest split into two held-out "
-                      "halves (one is the reference P_n, the other the control's samples). "
-                      "The larger delta is a finding, not a claim.\n\n" + markdown_table(
-                          ("samples", "delta", "memorised", "verbatim", "C_T", "C_T z"), drows))
+        tables.append(digits_table(dig, config))
         figures.append(digits_figure(dig, _digits_split(config["digits"])[0], outdir))
     elif config.get("digits"):
         tables.append("scikit-learn is not installed: the digits case study was skipped.")
