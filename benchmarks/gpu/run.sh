@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One run on a GPU machine (no package index needed): install this checkout without
-# dependencies, run the GPU tests on the real GPU, then the benchmark.
+# dependencies, run the GPU tests on the real GPU, then the benchmarks (the empirical
+# score, then the equivariant local score at MNIST size).
 #   bash benchmarks/gpu/run.sh          # full sizes (about 3 minutes on an H200)
 #   bash benchmarks/gpu/run.sh --quick  # every size / 8
 set -uo pipefail
@@ -18,7 +19,8 @@ for name in ("numpy", "numba", "numba_cuda", "cupy", "torch", "scipy"):
         print(name, "missing:", err)
 PY
 status=0
-$PY -m pytest -p no:cacheprovider -q tests/numdiff/test_gpu.py -o addopts="" \
+$PY -m pytest -p no:cacheprovider -q tests/numdiff/test_gpu.py tests/numdiff/test_local_gpu.py -o addopts="" \
     --import-mode=importlib -x --durations=5 || status=1
 $PY benchmarks/gpu/bench_gpu.py "$@" || status=1
+$PY benchmarks/gpu/bench_local_gpu.py "$@" || status=1
 exit $status

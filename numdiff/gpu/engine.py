@@ -128,6 +128,27 @@ class CudaEngine:
         x, alpha, sigma2 = self._prepare(schedule, t, x)
         return self._moments(x, alpha, sigma2), sigma2
 
+    def moments(self, x, alpha, sigma2):
+        """:class:`~numdiff.engines.results.Moments` of host rows, computed on the GPU
+        and returned on the host: the engines' protocol (:meth:`Dispatcher.moments
+        <numdiff.engines.dispatch.Dispatcher.moments>`), for models that build their
+        queries on the host (the local image scores).
+
+        Parameters
+        ----------
+        x : ndarray, shape (M, d)
+            Validated by the caller (finite, within ``MAX_MAGNITUDE``).
+        alpha, sigma2 : ndarray, shape (M,)
+
+        Returns
+        -------
+        Moments
+            NumPy arrays ``mean (M, d)``, ``logsum (M,)``, ``resid (M, d)``.
+        """
+        rt = self._rt
+        out = self._moments(rt.asarray(x), rt.asarray(alpha), rt.asarray(sigma2))
+        return Moments(*(rt.to_host(a) for a in out))
+
     def _prepare(self, schedule, t, x):
         rt, xp = self._rt, self._rt.xp
         if rt.is_device_array(x):

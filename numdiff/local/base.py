@@ -13,6 +13,8 @@ import numbers
 import numpy as np
 
 from numdiff._checks import alpha_sigma2, as_points, as_real_array
+from numdiff.engines.dispatch import Dispatcher
+from numdiff.engines.keys import KeySet
 from numdiff.engines.limits import check_magnitude
 from numdiff.neighbors import nearest_neighbors
 from numdiff.schedules import Schedule
@@ -49,6 +51,12 @@ class ImageScoreModel:
     k : int or callable, optional
         Patch size (odd), or ``k(t) -> int`` (e.g. :class:`PatchSchedule
         <numdiff.local.calibration.PatchSchedule>`).
+    device : {"cpu", "cuda"}, optional
+        Where the softmax averages run: ``"cuda"`` puts each key set on the GPU once
+        (:class:`~numdiff.gpu.engine.CudaEngine`, needs the ``[gpu]`` extra, or
+        ``NUMBA_ENABLE_CUDASIM=1``); the patches are cut on the host, and the rows
+        the GPU kernels do not cover go to the CPU engines, as for
+        :class:`~numdiff.EmpiricalScore`.
 
     Attributes
     ----------
@@ -65,7 +73,9 @@ class ImageScoreModel:
     # Certified pruning of the engines at small noise: "auto", "off" or "always".
     pruning = "auto"
 
-    def __init__(self, data, schedule, k=3):
+    def __init__(self, data, schedule, k=3, device="cpu"):
+        if not isinstance(device, str) or device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
         if not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be a numdiff Schedule; got {type(schedule).__name__}")
         self.images = as_images(data)
@@ -75,6 +85,11 @@ class ImageScoreModel:
         self.data = self.images.reshape(self.n_data, -1)
         self.dim = self.data.shape[1]
         self.k = k if callable(k) else self._check_k(k)
+        self.device = device
+        if device == "cuda":
+            from numdiff.gpu._runtime import runtime
+
+            runtime()  # a missing GPU or extra fails here, not at the first call
 
     def __repr__(self):
         return (f"{type(self).__name__}(N={self.n_data}, image_shape={self.image_shape}, "
@@ -150,6 +165,17 @@ class ImageScoreModel:
     def _prepare(self, t, x):
         x = check_magnitude(as_points(x, self.dim), "x")
         return (x, *alpha_sigma2(self.schedule, t, x.shape[0]))
+
+    def engine(self, keys):
+        """The softmax engine over ``keys (K, d)`` with ``moments(x, alpha, sigma2)``:
+        the CPU :class:`~numdiff.engines.dispatch.Dispatcher`, or the CUDA engine in
+        front of it for ``device="cuda"``."""
+        cpu = Dispatcher(KeySet(np.ascontiguousarray(keys)), lambda: self.pruning)
+        if self.device == "cpu":
+            return cpu
+        from numdiff.gpu.engine import CudaEngine
+
+        return CudaEngine(cpu.keys, cpu.moments)
 
     def _denoise_images(self, images, alpha, sigma2, k):
         """``D`` of ``images (B, H, W, C)`` at one ``(alpha, sigma2)`` and patch size."""

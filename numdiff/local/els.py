@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from numdiff.engines.dispatch import Dispatcher
-from numdiff.engines.keys import KeySet
 from numdiff.local.base import ImageScoreModel
 from numdiff.local.patches import all_patches, centre_coordinates, edge_class
 
@@ -46,6 +44,8 @@ class EquivariantLocalScore(ImageScoreModel):
         ``"valid"`` (default, Kamb's code): the ``(H - k + 1)(W - k + 1)`` patches
         inside each training image (``k <= min(H, W)``); ``"circular"``: all ``H
         W`` patches of the circularly padded image.
+    device : {"cpu", "cuda"}, optional
+        Where the softmax averages run (see :class:`~numdiff.local.base.ImageScoreModel`).
 
     Notes
     -----
@@ -53,12 +53,12 @@ class EquivariantLocalScore(ImageScoreModel):
     engines' copies of it) is built on first use and kept.
     """
 
-    def __init__(self, data, schedule, k=3, train_padding="valid"):
+    def __init__(self, data, schedule, k=3, train_padding="valid", device="cpu"):
         if train_padding not in ("valid", "circular"):
             raise ValueError(f"train_padding must be 'valid' or 'circular'; got {train_padding!r}")
         self.train_padding = train_padding
         self._engines = {}
-        super().__init__(data, schedule, k)
+        super().__init__(data, schedule, k, device)
 
     def _check_k(self, k):
         k = super()._check_k(k)
@@ -77,8 +77,7 @@ class EquivariantLocalScore(ImageScoreModel):
                 r = k // 2
                 h, w = self.images.shape[1:3]
                 patches = patches[:, r : h - r, r : w - r]
-            keys = np.ascontiguousarray(patches.reshape(-1, patches.shape[-1]))
-            self._engines[k] = Dispatcher(KeySet(keys), lambda: self.pruning)
+            self._engines[k] = self.engine(patches.reshape(-1, patches.shape[-1]))
         return self._engines[k]
 
     def _denoise_images(self, images, alpha, sigma2, k):
@@ -103,6 +102,8 @@ class BoundaryAwareELS(ImageScoreModel):
     schedule : Schedule
     k : int or callable, optional
         Odd patch size, or ``k(t)``; default 3.
+    device : {"cpu", "cuda"}, optional
+        Where the softmax averages run (see :class:`~numdiff.local.base.ImageScoreModel`).
 
     Notes
     -----
@@ -110,9 +111,9 @@ class BoundaryAwareELS(ImageScoreModel):
     class), each with its own key set, built on first use and kept.
     """
 
-    def __init__(self, data, schedule, k=3):
+    def __init__(self, data, schedule, k=3, device="cpu"):
         self._engines = {}
-        super().__init__(data, schedule, k)
+        super().__init__(data, schedule, k, device)
 
     def _classes(self, k):
         """``{(row class, column class): (rows, columns)}`` of the pixels."""
@@ -135,8 +136,7 @@ class BoundaryAwareELS(ImageScoreModel):
             centre_rows = [row_class] if row_class >= 0 else list(range(r, h - r))
             centre_cols = [col_class] if col_class >= 0 else list(range(r, w - r))
             patches = all_patches(self.images, k, "zero")[:, centre_rows][:, :, centre_cols]
-            keys = np.ascontiguousarray(patches.reshape(-1, patches.shape[-1]))
-            self._engines[key] = Dispatcher(KeySet(keys), lambda: self.pruning)
+            self._engines[key] = self.engine(patches.reshape(-1, patches.shape[-1]))
         return self._engines[key]
 
     def _denoise_images(self, images, alpha, sigma2, k):

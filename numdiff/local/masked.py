@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from numdiff.engines.dispatch import Dispatcher
-from numdiff.engines.keys import KeySet
 from numdiff.local.base import ImageScoreModel
 from numdiff.local.patches import all_patches, centre_coordinates
 
 
-def masked_means(train, queries, alpha, sigma2, support, scale, outputs, pruning):
+def masked_means(engine_for, train, queries, alpha, sigma2, support, scale, outputs):
     """The posterior means of ``outputs`` under one mask.
 
     Parameters
     ----------
+    engine_for : callable
+        ``keys (K, S) -> engine`` (the model's :meth:`~ImageScoreModel.engine`).
     train : ndarray, shape (N, D)
     queries : ndarray, shape (M, D)
     alpha, sigma2 : float
@@ -33,17 +33,14 @@ def masked_means(train, queries, alpha, sigma2, support, scale, outputs, pruning
         ``sqrt`` of those weights.
     outputs : ndarray of int, shape (C,)
         Coordinates whose means are wanted; each must be in ``support``.
-    pruning : str
 
     Returns
     -------
     ndarray, shape (M, C)
     """
-    keys = np.ascontiguousarray(train[:, support] * scale)
     q = np.ascontiguousarray(queries[:, support] * scale)
-    engines = Dispatcher(KeySet(keys), lambda: pruning)
     n = q.shape[0]
-    mean = engines.moments(q, np.full(n, alpha), np.full(n, sigma2)).mean
+    mean = engine_for(train[:, support] * scale).moments(q, np.full(n, alpha), np.full(n, sigma2)).mean
     where = np.searchsorted(support, outputs)
     return mean[:, where] / scale[where]
 
@@ -62,6 +59,8 @@ class LocalScore(ImageScoreModel):
     schedule : Schedule
     k : int or callable, optional
         Odd patch size, or ``k(t)``; default 3.
+    device : {"cpu", "cuda"}, optional
+        Where the softmax averages run (see :class:`~numdiff.local.base.ImageScoreModel`).
     """
 
     def _denoise_images(self, images, alpha, sigma2, k):
@@ -75,8 +74,8 @@ class LocalScore(ImageScoreModel):
         out = np.empty_like(images)
         for i in range(h):
             for j in range(w):
-                out[:, i, j] = masked_means(train[:, i, j], query[:, i, j], alpha, sigma2, full,
-                                            ones, centre, self.pruning)
+                out[:, i, j] = masked_means(self.engine, train[:, i, j], query[:, i, j], alpha,
+                                            sigma2, full, ones, centre)
         return out
 
 
@@ -96,6 +95,8 @@ class PCALocalityScore(ImageScoreModel):
         max |m|``, and coordinate ``b`` itself always (the reference's mask drops it
         only for coordinates whose gain ``G[b, b]`` is below ``1e-6``, nearly constant
         over the data, whose value the posterior then barely moves).
+    device : {"cpu", "cuda"}, optional
+        Where the softmax averages run (see :class:`~numdiff.local.base.ImageScoreModel`).
 
     Notes
     -----
@@ -103,8 +104,8 @@ class PCALocalityScore(ImageScoreModel):
     (made once).
     """
 
-    def __init__(self, data, schedule, threshold=0.1):
-        super().__init__(data, schedule, k=1)
+    def __init__(self, data, schedule, threshold=0.1, device="cpu"):
+        super().__init__(data, schedule, k=1, device=device)
         if self.n_data < 2:
             raise ValueError("data must hold at least 2 images for a covariance")
         if not (isinstance(threshold, int | float) and 0.0 < threshold <= 1.0):
@@ -140,6 +141,6 @@ class PCALocalityScore(ImageScoreModel):
         out = np.empty_like(queries)
         for b in range(self.dim):
             support = np.flatnonzero(keep[b])
-            out[:, b] = masked_means(self.data, queries, alpha, sigma2, support,
-                                     np.ones(support.size), np.array([b]), self.pruning)[:, 0]
+            out[:, b] = masked_means(self.engine, self.data, queries, alpha, sigma2, support,
+                                     np.ones(support.size), np.array([b]))[:, 0]
         return out.reshape(images.shape)
