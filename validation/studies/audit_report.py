@@ -38,12 +38,16 @@ def curve_figure(curve, outdir):
     ax = axes[0, 0]
     rows = curve["rows"]
     deltas = [r["delta"] for r in rows]
-    for key, label, color in (("memorized", "memorised", "tab:blue"),
-                              ("verbatim", "verbatim", "tab:orange")):
+    # The two fractions often coincide: memorised is drawn wide and pale underneath,
+    # verbatim narrow on top, so that both stay visible where they do.
+    for key, label, color, width, size in (("memorized", "memorised", "tab:blue", 5.0, 9),
+                                           ("verbatim", "verbatim", "tab:orange", 1.5, 5)):
         def frac(s, key=key):
             return (s["memorized"] if key == "memorized" else s["classes"]["verbatim"]) / s["n"]
-        ax.plot(deltas, [frac(r["sampler"]) for r in rows], "o-", color=color, label=label)
-        ax.plot(deltas, [frac(r["exact"]) for r in rows], "x:", color=color)
+        ax.plot(deltas, [frac(r["sampler"]) for r in rows], "o-", color=color, label=label,
+                lw=width, ms=size, alpha=0.55 if key == "memorized" else 1.0)
+        ax.plot(deltas, [frac(r["exact"]) for r in rows], "x:", color=color, ms=size,
+                lw=width / 2)
     log_axis(ax, "x")
     ax.set(xlabel="delta", ylabel="fraction of samples", ylim=(-0.02, 1.02),
            title="the audit reproduces the curve")
