@@ -11,6 +11,8 @@ hence a mean of values in [0, 1], by up to ``LOGIT_TOL`` more.
 
 from __future__ import annotations
 
+import exact_local
+import mpmath as mp
 import numpy as np
 import pytest
 
@@ -58,6 +60,23 @@ def test_models_match_the_oracle(name, k, t):
     got = denoise(build(data, k), t, query)
     want = reference(data, query, *at(t), k)
     blas = k * k * data.shape[3] > limits.DIRECT_MAX_DIM
+    assert np.abs(got - want).max() <= TOL + (limits.LOGIT_TOL if blas else 0.0)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize(("channels", "t"), [(1, 5e-7), (1, 0.3), (2, 0.3)])
+def test_models_match_the_256_bit_oracle(name, channels, t):
+    """Directly against the definitions in 256-bit arithmetic (tests/numdiff/
+    exact_local.py), not through the float64 oracle: ``k = 3``, one channel (the
+    direct engine, ``d = 9``; ``t = 5e-7`` is ``sigma2 = 1e-6``) or two (BLAS, ``d =
+    18``)."""
+    data, query = case(4, n=2, shape=(4, 5, channels), m=2)
+    build = MODELS[name][0]
+    oracle_name = {"boundary_els": "boundary"}.get(name, name)
+    with mp.workprec(256):
+        want = exact_local.denoise(data, query, *at(t), 3, oracle_name)
+    blas = 9 * channels > limits.DIRECT_MAX_DIM
+    got = denoise(build(data, 3), t, query)
     assert np.abs(got - want).max() <= TOL + (limits.LOGIT_TOL if blas else 0.0)
 
 

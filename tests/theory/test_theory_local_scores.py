@@ -6,6 +6,7 @@ theory.mixture (LS with a window covering the image, ELS with k = 1 or k = H), a
 arithmetic, and the Wiener gain of theory.denoisers for the PCA masks.
 """
 
+import exact_local
 import mpmath as mp
 import numpy as np
 import pytest
@@ -149,57 +150,6 @@ def test_boundary_els_reduces_to_its_parts():
 # ---------------------------------------------------------------- 50-digit oracle
 
 
-def mp_patch(image, ci, cj, k, pad):
-    h, w, c = image.shape
-    r = k // 2
-    out = []
-    for u in range(-r, r + 1):
-        for v in range(-r, r + 1):
-            i, j = ci + u, cj + v
-            if pad == "wrap":
-                i, j = i % h, j % w
-            inside = 0 <= i < h and 0 <= j < w
-            out.extend(mp.mpf(image[i, j, ch]) if inside else mp.mpf(0) for ch in range(c))
-    return out
-
-
-def mp_mean(q, keys, values, alpha, sigma2):
-    logits = [-sum((a - alpha * b) ** 2 for a, b in zip(q, key)) / (2 * sigma2) for key in keys]
-    top = max(logits)
-    weights = [mp.e ** (g - top) for g in logits]
-    total = sum(weights)
-    return [sum(wt * v[ch] for wt, v in zip(weights, values)) / total
-            for ch in range(len(values[0]))]
-
-
-def mp_model(train, query, alpha, sigma2, k, model):
-    h, w, c = train.shape[1:]
-    r = k // 2
-    alpha, sigma2 = mp.mpf(alpha), mp.mpf(sigma2)
-    out = np.empty(query.shape)
-    for i in range(h):
-        for j in range(w):
-            if model == "ls":
-                centres = [(i, j)]
-            elif model == "els_valid":
-                centres = [(a, b) for a in range(r, h - r) for b in range(r, w - r)]
-            elif model == "els_circular":
-                centres = [(a, b) for a in range(h) for b in range(w)]
-            else:  # boundary: near an edge keep the offset, else any interior centre
-                rows = [i] if min(i, h - 1 - i) < r else list(range(r, h - r))
-                cols = [j] if min(j, w - 1 - j) < r else list(range(r, w - r))
-                centres = [(a, b) for a in rows for b in cols]
-            key_pad = "wrap" if model == "els_circular" else "zero"
-            query_pad = "wrap" if model.startswith("els") else "zero"
-            keys = [mp_patch(y, a, b, k, key_pad) for y in train for a, b in centres]
-            values = [[mp.mpf(y[a, b, ch]) for ch in range(c)] for y in train for a, b in centres]
-            for m, x in enumerate(query):
-                out[m, i, j] = [float(v) for v in
-                                mp_mean(mp_patch(x, i, j, k, query_pad), keys, values, alpha,
-                                        sigma2)]
-    return out
-
-
 @pytest.mark.parametrize("sigma2", [1e-3, 0.5])
 @pytest.mark.parametrize("model", ["ls", "els_valid", "els_circular", "boundary"])
 def test_against_50_digit_oracle(model, sigma2):
@@ -214,7 +164,8 @@ def test_against_50_digit_oracle(model, sigma2):
     }
     out = functions[model]()
     assert np.isfinite(out).all()
-    np.testing.assert_allclose(out, mp_model(train, query, alpha, sigma2, k, model), rtol=0,
+    np.testing.assert_allclose(out, exact_local.denoise(train, query, alpha, sigma2, k, model),
+                               rtol=0,
                                atol=64 * EPS)
 
 
