@@ -13,9 +13,13 @@ the repeats, ``t_roof`` and their ratio. Data: MNIST-5k (28 x 28, ``N = 5000``;
 
 Pruning: the same ``denoise`` at ``sigma2 = 1e-3`` on images near the data, with
 ``pruning = "auto"`` and ``"off"``, interleaved; their ratio (``> 1``: pruning
-helps). On MNIST this part is slow: at ``sigma2 = 1e-3`` every query is refined
-about its nearest key, and the exactly tied keys (27% of the ``k = 5`` patches are
-all zero, background) are all recomputed by direct differences, pruned or dense.
+helps). On MNIST this part is slow, pruned or dense: at ``sigma2 = 1e-3`` the BLAS
+rows are refined about their nearest key, and every key near the top, exact ties
+included, is recomputed by direct differences. MNIST patches repeat: of the
+576000 ``k = 5`` patches of the first 1000 images, 255348 are all zero
+(background) and 291581 are distinct. On those images (2 queries, one run, loaded
+machine) a dense call took 8.96 s at ``t = 0.5`` and 50.7 s at ``sigma2 = 1e-3``;
+on the distinct patches alone 4.44 s and 18.6 s.
 """
 
 from __future__ import annotations
