@@ -201,7 +201,7 @@ def reference_levels(split_):
     clf = classifier(split_)
     confidence = clf.predict_proba(ref).max(axis=1)
     accuracy = float(np.mean(clf.predict(ref) == split_.reference_labels))
-    held_to_train = np.sqrt(((ref[:, None, :] - flat(split_.s1)[None]) ** 2).sum(-1)).min(1)
+    held_to_train = nearest_points(ref, flat(split_.s1))[1]
     return {"probe_distance": probe_dist.tolist(), "confidence": confidence.tolist(),
             "accuracy": accuracy, "held_to_s1": held_to_train.tolist()}, clf
 

@@ -54,6 +54,17 @@ def _fraction(values):
     return float(values.mean()), lo, hi
 
 
+def median_interval(values, level=0.95):
+    """Median and its distribution-free interval from binomial order statistics."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    lo = int(binom.ppf((1 - level) / 2, n, 0.5))
+    hi = int(binom.isf((1 - level) / 2, n, 0.5))
+    return float(np.median(x)), float(x[max(lo - 1, 0)]), float(x[min(hi, n - 1)])
+
+
 def _pair_ratio(m):
     """Paired distance over the smaller distance to S1 u S2; inf for a verbatim copy."""
     pair = np.asarray(m["pair"])
@@ -73,7 +84,7 @@ def rates(m):
         "generalising": _fraction(generalising(m)),
         "quality": _fraction(both["quality"]),
         "confidence": (float(conf.mean()), float(conf.std(ddof=1) / np.sqrt(conf.size))),
-        "nearest": float(np.median(both["nearest"])),
+        "nearest": median_interval(both["nearest"]),
         "ratio": float(np.median(_pair_ratio(m))),
     }
 
@@ -91,15 +102,18 @@ def model_table(cells, dataset, sizes):
             if res is None:
                 continue
             r = rates(res["measures"])
-            rows.append((name, n, _interval(r["memorised"]), r["nearest"],
+            near = r["nearest"]
+            rows.append((name, n, _interval(r["memorised"]),
+                         f"{near[0]:.3g} [{near[1]:.3g}, {near[2]:.3g}]",
                          float(np.median(res["levels"]["held_to_s1"])), _interval(r["agree"]),
                          r["ratio"], _interval(r["quality"]),
                          f"{r['confidence'][0]:.3f} ± {r['confidence'][1]:.3f}",
                          _interval(r["generalising"])))
     return (f"{dataset}: per model and N, fractions over the pairs (agreement, generalising) "
             "or over both samples of each pair (memorised, quality), 95% Wilson intervals "
-            "(conditional on the training sets); distances are medians; the held-out median is "
-            "the distance of a real held-out image to S1 (the novel level).\n\n"
+            "(conditional on the training sets); distances are medians with 95% order-statistic "
+            "intervals; the held-out median is the distance of a real held-out image to S1 "
+            "(the novel level).\n\n"
             + markdown_table(("model", "N", "memorised", "nearest train dist",
                               "held-out to S1", "agreement", "pair / train dist",
                               "quality", "classifier conf. ± s.e.", "generalising"), rows))

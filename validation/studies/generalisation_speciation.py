@@ -45,7 +45,7 @@ def speciation_cell(config, seed):
     model = build_model(config["model"], sp.s1, config, k)
     schedule = nd.OU()
     grid = nd.grids.uniform_lambda(schedule, config["T"], config["delta"], config["sde_steps"])
-    saved = grid_times_near(grid, config["clone_times"])[::-1]  # decreasing, as the run
+    saved = grid_times_near(grid, config["clone_times"])
     kw = {"delta": config["delta"], "process": "sde", "solver": "exp_em", "progress": False}
     run = nd.sample(model, config["trajectories"], T=config["T"], steps=config["sde_steps"],
                     grid="uniform_lambda", save_at=saved, rng=[seed, 1], **kw)
