@@ -136,10 +136,10 @@ def test_speciation_half_time_against_a_hand_computed_curve():
     end = np.array([0, 1] * 20)
     same = np.vstack([np.ones(40), np.r_[np.ones(20), np.zeros(20)]])
     res = {"times": [0.1, 1.0], "same": same.tolist(), "end_classes": end.tolist()}
-    t_half, level, lo, hi = speciation_transition(res, seed=1)
+    t_half, level, lo, hi, censored = speciation_transition(res, seed=1)
     assert level == pytest.approx(0.75)
     assert t_half == pytest.approx(10**-0.5, rel=1e-12)
-    assert lo <= t_half <= hi
+    assert lo <= t_half <= hi and censored == ""
 
 
 def test_median_interval_covers_the_median_at_its_level():
@@ -149,3 +149,11 @@ def test_median_interval_covers_the_median_at_its_level():
     hits = [lo <= 0.0 <= hi for _, lo, hi in
             (rep.median_interval(rng.standard_normal(40)) for _ in range(2000))]
     assert abs(np.mean(hits) - 0.9615) <= 4.5 * 0.0043
+
+
+def test_speciation_half_time_says_when_the_curve_never_crosses():
+    end = np.array([0, 1] * 10)
+    # P(same) = 1/2 at both times, below the half level 3/4.
+    res = {"times": [0.1, 1.0], "same": [[1, 0] * 10, [0, 1] * 10], "end_classes": end.tolist()}
+    t_half, _, _, _, censored = speciation_transition(res, seed=1)
+    assert t_half == pytest.approx(0.1) and censored == "below the smallest clone time"

@@ -39,6 +39,9 @@ MEMORISED_RATIO = 1.0 / 3.0
 #: A sample is of data quality when its distance to the held-out reference set is at
 #: most this quantile of real held-out images' distances to that set.
 QUALITY_QUANTILE = 0.95
+#: ... and (for a generalising pair) when the classifier's top probability is at least
+#: this quantile of its top probability on real held-out images.
+CONFIDENCE_QUANTILE = 0.10
 
 
 def load(dataset):
@@ -239,8 +242,12 @@ def measure(a, b, split_, clf, levels):
     return out
 
 
-def generalising(m):
-    """Per pair: agree, neither memorised, both of data quality (numpy bool array)."""
+def generalising(m, levels):
+    """Per pair: agree, neither memorised, both of data quality by both measures (near a
+    held-out image as real images are, and classified as confidently as the real images
+    above their 10% quantile); a numpy bool array."""
+    cut = np.quantile(levels["confidence"], CONFIDENCE_QUANTILE)
     return (np.asarray(m["agree"]) & ~np.asarray(m["memorised_a"])
             & ~np.asarray(m["memorised_b"]) & np.asarray(m["quality_a"])
-            & np.asarray(m["quality_b"]))
+            & np.asarray(m["quality_b"]) & (np.asarray(m["confidence_a"]) >= cut)
+            & (np.asarray(m["confidence_b"]) >= cut))

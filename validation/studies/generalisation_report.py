@@ -73,7 +73,7 @@ def _pair_ratio(m):
         return np.where(closest > 0, pair / np.where(closest > 0, closest, 1.0), np.inf)
 
 
-def rates(m):
+def rates(m, levels):
     """The per-cell rates with Wilson intervals, and the means with their s.e."""
     both = {key: np.concatenate([m[f"{key}_a"], m[f"{key}_b"]])
             for key in ("memorised", "nearest", "quality", "confidence")}
@@ -81,7 +81,7 @@ def rates(m):
     return {
         "memorised": _fraction(both["memorised"]),
         "agree": _fraction(m["agree"]),
-        "generalising": _fraction(generalising(m)),
+        "generalising": _fraction(generalising(m, levels)),
         "quality": _fraction(both["quality"]),
         "confidence": (float(conf.mean()), float(conf.std(ddof=1) / np.sqrt(conf.size))),
         "nearest": median_interval(both["nearest"]),
@@ -101,7 +101,7 @@ def model_table(cells, dataset, sizes):
             res = cells.get((name, n))
             if res is None:
                 continue
-            r = rates(res["measures"])
+            r = rates(res["measures"], res["levels"])
             near = r["nearest"]
             rows.append((name, n, _interval(r["memorised"]),
                          f"{near[0]:.3g} [{near[1]:.3g}, {near[2]:.3g}]",
@@ -173,7 +173,8 @@ def grid_figure(cells, dataset, sizes, shape, outdir):
 
 def _curves(ax, cells, sizes, key, colors):
     for i, (color, marker, name) in enumerate(zip(colors, MARKERS, MODELS)):
-        pts = [(n, rates(cells[(name, n)]["measures"])[key]) for n in sizes
+        pts = [(n, rates(cells[(name, n)]["measures"], cells[(name, n)]["levels"])[key])
+               for n in sizes
                if (name, n) in cells]
         if not pts:
             continue

@@ -69,7 +69,10 @@ def speciation_cell(config, seed):
 
 
 def _half_time(times, same, end):
-    """``t_half`` of one (re)sample: the half-way crossing of P(same) in ``log t``."""
+    """``t_half`` of one (re)sample: the half-way crossing of P(same) in ``log t``.
+
+    Without a crossing it is clamped to the smallest clone time (P(same) below the half
+    level everywhere) or the largest (above it everywhere)."""
     p = same.mean(axis=1)
     pi = np.bincount(end) / end.size
     level = 0.5 * (1.0 + float(pi @ pi))
@@ -83,27 +86,34 @@ def _half_time(times, same, end):
 
 
 def transition(res, seed):
-    """``t_half``, the chance-corrected half level, and a 95% bootstrap interval."""
+    """``t_half``, the chance-corrected half level, a 95% bootstrap interval, and a note
+    when P(same) never crosses the level (``t_half`` then clamped to the clone times)."""
     times = np.asarray(res["times"])
     same = np.asarray(res["same"], dtype=float)
     end = np.asarray(res["end_classes"])
     t_half, level = _half_time(times, same, end)
+    p = same.mean(axis=1)
+    censored = ("below the smallest clone time" if (p < level).all() else
+                "above the largest clone time" if (p >= level).all() else "")
     rng = np.random.default_rng(seed)
     boot = []
     for _ in range(BOOTSTRAP):
         rows = rng.integers(end.size, size=end.size)
         boot.append(_half_time(times, same[:, rows], end[rows])[0])
     lo, hi = np.quantile(boot, [0.025, 0.975])
-    return t_half, level, float(lo), float(hi)
+    return t_half, level, float(lo), float(hi), censored
 
 
 def speciation_findings(results, config):
     """One finding per model: ``log(t_half / t_S)`` with its bootstrap interval."""
     findings, rows = [], []
     for model, res in results.items():
-        t_half, level, lo, hi = transition(res, config["seed"])
+        t_half, level, lo, hi, censored = transition(res, config["seed"])
+        note = (f" P(same) never crosses the half level: t_half lies {censored} (clamped)."
+                if censored else "")
         t_s = res["t_s"]
-        rows.append((model, res["eigenvalue"], t_s, res["t_s_paper"], t_half,
+        rows.append((model, res["eigenvalue"], t_s, res["t_s_paper"],
+                     f"{t_half:.3g}" + (f" ({censored})" if censored else ""),
                      f"[{lo:.3g}, {hi:.3g}]", level, len(res["end_classes"])))
         findings.append(Finding(
             f"speciation: log(t_half / t_S), {model}",
@@ -117,7 +127,7 @@ def speciation_findings(results, config):
                    f"{t_half:.3g} [{lo:.3g}, {hi:.3g}]; not a claim: t_S is a large-d "
                    "criterion for where the split begins, and at finite d the crossover has "
                    "a width of order 1 in t with no closed form for its midpoint, so no "
-                   "band can be set from the measured s.e."))
+                   "band can be set from the measured s.e." + note))
     table = ("Speciation: cloned reverse SDE trajectories (exp_em), the end class is the label "
              f"of the nearest image of S1 (N = {config['n_train']}); t_S solves "
              "alpha^2 Lambda = sigma^2 (theory.speciation), the paper's (1/2) log Lambda "
@@ -127,7 +137,7 @@ def speciation_findings(results, config):
     return findings, table
 
 
-def speciation_figure(results, outdir, name):
+def speciation_figure(results, outdir, name, dataset):
     """P(same class) against the clone time per model, with ``t_S`` marked."""
     fig, axes = new_figure(1, 1)
     ax = axes[0, 0]
@@ -147,6 +157,6 @@ def speciation_figure(results, outdir, name):
                    label="(1/2) log Lambda")
     log_axis(ax, "x")
     ax.set(xlabel="clone time t", ylabel="P(both clones end in the same class)",
-           ylim=(-0.02, 1.02), title="speciation: cloned trajectories")
+           ylim=(-0.02, 1.02), title=f"speciation ({dataset})")
     legend_outside(ax)
     return save_figure(fig, outdir, name)
