@@ -157,3 +157,25 @@ def test_speciation_half_time_says_when_the_curve_never_crosses():
     res = {"times": [0.1, 1.0], "same": [[1, 0] * 10, [0, 1] * 10], "end_classes": end.tolist()}
     t_half, _, _, _, censored = speciation_transition(res, seed=1)
     assert t_half == pytest.approx(0.1) and censored == "below the smallest clone time"
+
+
+def test_agreement_is_relative_to_memorisation():
+    """Copies of two different training images never agree, however alike the images;
+    two equal novel samples always do; the audit's rule marks the copies memorised."""
+    from validation.studies.generalisation_models import Split, classifier, measure
+
+    rng = np.random.default_rng(4)
+    base = rng.random((1, 4, 4, 1))
+    # S1 and S2 hold near-twins of one image (distance 0.05) and other random images.
+    s1 = np.concatenate([base, rng.random((5, 4, 4, 1))])
+    s2 = np.concatenate([base + 0.05 / 4, rng.random((5, 4, 4, 1))])
+    held = rng.random((8, 4, 4, 1))
+    labels = np.arange(8) % 2
+    sp = Split(s1, s2, labels[:6], labels[:6], held, held + 0.01, labels, labels)
+    clf = classifier(sp)
+    levels = {"probe_distance": [1.0] * 8, "confidence": [0.5] * 8}
+    copies = measure(s1[:1].reshape(1, -1), s2[:1].reshape(1, -1), sp, clf, levels)
+    novel = np.full((1, 16), 0.5)
+    same = measure(novel, novel.copy(), sp, clf, levels)
+    assert copies["memorised_a"] == [True] and copies["agree"] == [False]
+    assert same["memorised_a"] == [False] and same["agree"] == [True]
