@@ -8,6 +8,7 @@ from . import (
     early_stopping,
     exact_reference,
     figures,
+    generalisation,
     memorization,
     no_early_stopping,
     scale,
@@ -31,5 +32,6 @@ STUDIES = {
         step_size_memorization.STUDY,
         scale.STUDY,
         audit.STUDY,
+        generalisation.STUDY,
     )
 }
