@@ -14,6 +14,7 @@ from . import (
     score_matching,
     stable_minima,
     step_size_memorization,
+    trained_denoisers,
 )
 
 STUDIES = {
@@ -31,5 +32,6 @@ STUDIES = {
         step_size_memorization.STUDY,
         scale.STUDY,
         audit.STUDY,
+        trained_denoisers.STUDY,
     )
 }
