@@ -129,13 +129,18 @@ def test_r_squared_and_pair_metrics_against_direct_formulas():
 
 
 def test_transition_interpolates_in_log_n():
-    def cell(n, memorised):
-        return {"n": n, "pair": {"n": 100, "memorised": [memorised, memorised]}}
+    def cell(n, memorised, agree):
+        return {"n": n, "pair": {"n": 100, "memorised": [memorised, memorised], "agree": agree}}
 
-    est, lo, hi = study.transition([cell(10, 90), cell(100, 10)])
+    grid = [cell(10, 90, 20), cell(100, 10, 60)]
+    est, lo, hi = study.transition(grid)
     assert est == pytest.approx(1.5)
     assert lo < est < hi
-    assert np.isnan(study.transition([cell(10, 10), cell(100, 5)])[0])
+    # agreement rises through 1/2 three quarters of the way (0.2 -> 0.6) in log N
+    est, lo, hi = study.transition(grid, "agree")
+    assert est == pytest.approx(1.75)
+    assert lo < est < hi
+    assert np.isnan(study.transition([cell(10, 10, 0), cell(100, 5, 0)])[0])
 
 
 def tiny_config():

@@ -5,7 +5,7 @@ Small bias-free, noise-conditioned UNets of ``numdiff.learn`` (docs/learn.md) ar
 trained here, inside the cells, on this machine; every number below is about these
 nets, not quoted. Sizes and training times are in the report's first table.
 
-* **Digits, at several N** (scikit-learn's 8x8 digits, pixels in ``[0, 1]``): two
+* **Digits, at several N** (scikit-learn's 8x8 digits, pixels in ``[0, 1]``, N = 4, 16, 96, 700): two
   nets on disjoint, class-stratified sets S1 and S2 of size N
   (``numdiff.data.disjoint_splits``, nested in N; 397 images held out), the same
   configuration and training seed. Both run the probability-flow ODE (Heun, 24
@@ -31,8 +31,8 @@ nets, not quoted. Sizes and training times are in the report's first table.
     closer to each other than each is to its nearest image of S1 u S2) and the
     *quality* (median distance to the nearest held-out image over that of the
     S1 images: 1 is data-like), with Wilson or bootstrap intervals. The
-    transition N (memorised fraction crossing 1/2, interpolated in log N, the
-    interval from the Wilson bands) is a finding.
+    transition N (the memorised fraction falling and the agreement rising through
+    1/2, interpolated in log N, the interval from the Wilson bands) is a finding.
 
 * **C^alpha images** (``numdiff.data.c_alpha_images``, 16x16 by default), one net
   on smooth contours and one on contours perturbed by pixel noise. On held-out
@@ -247,53 +247,65 @@ def _r2_findings(digits, rng):
     return out
 
 
-def transition(digits):
-    """Where the memorised fraction (both nets pooled) crosses 1/2, interpolated in log10 N.
+def _fractions(r, key):
+    """``(successes, trials)`` of the memorised fraction (both nets) or of the agreement."""
+    p = r["pair"]
+    return (sum(p["memorised"]), 2 * p["n"]) if key == "memorised" else (p["agree"], p["n"])
+
+
+def transition(digits, key="memorised"):
+    """Where the memorised fraction (both nets pooled) falls, or the agreement rises,
+    through 1/2, interpolated in log10 N.
 
     Returns
     -------
     (float, float, float)
-        ``log10 N*`` and its interval from the crossings of the Wilson bands
+        ``log10 N*`` and its interval from the crossings of the Wilson 95% bands
         (``nan`` where a curve does not cross inside the grid).
     """
     log_n = np.log10([r["n"] for r in digits])
-    curves = {"est": [], "lo": [], "hi": []}
+    sign = 1.0 if key == "memorised" else -1.0  # a falling curve, or a rising one
+    curves = [], [], []
     for r in digits:
-        k, n = sum(r["pair"]["memorised"]), 2 * r["pair"]["n"]
-        lo, hi = wilson_ci(k, n)
-        curves["est"].append(k / n)
-        curves["lo"].append(lo)
-        curves["hi"].append(hi)
+        k, n = _fractions(r, key)
+        for curve, value in zip(curves, (k / n, *wilson_ci(k, n))):
+            curve.append(sign * (value - 0.5))
 
-    def crossing(frac):
-        for i in range(len(frac) - 1):
-            a, b = frac[i] - 0.5, frac[i + 1] - 0.5
+    def crossing(excess):
+        for i in range(len(excess) - 1):
+            a, b = excess[i], excess[i + 1]
             if a >= 0 > b:
                 return float(log_n[i] + (log_n[i + 1] - log_n[i]) * a / (a - b))
         return float("nan")
 
-    return crossing(curves["est"]), crossing(curves["lo"]), crossing(curves["hi"])
+    est, low_band, high_band = (crossing(c) for c in curves)
+    # A falling curve's lower band crosses first; a rising curve's upper band does.
+    low, high = (low_band, high_band) if key == "memorised" else (high_band, low_band)
+    return est, low, high
 
 
 def _figure2_findings(digits):
-    est, lo, hi = transition(digits)
     n_min = np.log10(digits[0]["n"])
+    out = []
+    for key, what in (("memorised", "memorised fraction falls"), ("agree", "agreement rises")):
+        est, lo, hi = transition(digits, key)
+        out.append(Finding(
+            f"trained nets: transition N ({what} through 1/2), log10(N* / N_min)",
+            "interpolated in log N; interval from the crossings of the Wilson 95% bands "
+            "(nan: no crossing in the grid)", est - n_min, lo - n_min, hi - n_min,
+            conjecture="memorisation at the smallest N gives way to generalisation inside "
+                       "the grid", predicted_sign=1,
+            detail=f"N* = {10 ** est:.3g}" if np.isfinite(est) else "no crossing in the grid"))
     first, last = digits[0]["pair"], digits[-1]["pair"]
     agree = last["agree"] / last["n"] - first["agree"] / first["n"]
     se = np.sqrt(sum((p["agree"] + 1) / (p["n"] + 2) * (1 - (p["agree"] + 1) / (p["n"] + 2))
                      / (p["n"] + 2) for p in (first, last)))
-    return [
-        Finding("trained nets: transition N (memorised fraction 1/2), log10(N* / N_min)",
-                "interpolated in log N; interval from the crossings of the Wilson 95% bands "
-                "(nan: no crossing in the grid)", est - n_min, lo - n_min, hi - n_min,
-                conjecture="memorisation at the smallest N gives way to generalisation inside "
-                           "the grid", predicted_sign=1,
-                detail=f"N* = {10 ** est:.3g}" if np.isfinite(est) else "no crossing"),
-        Finding(f"agreement fraction, N={digits[-1]['n']} minus N={digits[0]['n']}",
-                "difference of fractions, normal 95% interval (Agresti-Caffo s.e.)", agree,
-                agree - 1.96 * se, agree + 1.96 * se,
-                conjecture="nets on disjoint sets agree more at large N", predicted_sign=1),
-    ]
+    out.append(Finding(
+        f"agreement fraction, N={digits[-1]['n']} minus N={digits[0]['n']}",
+        "difference of fractions, normal 95% interval (Agresti-Caffo s.e.)", agree,
+        agree - 1.96 * se, agree + 1.96 * se,
+        conjecture="nets on disjoint sets agree more at large N", predicted_sign=1))
+    return out
 
 
 def _geometry_findings(calpha):
@@ -333,7 +345,8 @@ def summarise(cell_results, config, outdir):
     findings = (_r2_findings(digits, rng) + _figure2_findings(digits)
                 + _geometry_findings(calpha))
     tables = [training_table(digits, calpha, config), r2_table(digits, rng),
-              pair_table(digits, transition(digits)), geometry_table(calpha),
+              pair_table(digits, {key: transition(digits, key) for key in ("memorised", "agree")}),
+              geometry_table(calpha),
               miyasawa_table(calpha, by_label["Wiener"])]
     figures = [r2_figure(digits, outdir), figure2_figure(digits, outdir),
                figure5_figure(calpha, outdir), decay_figure(calpha, outdir)]
@@ -359,7 +372,7 @@ def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
         "seed": 2121,
         "digits": {"n_values": n_values, "n_heldout": 397, "split_seed": 5,
                    "net": _NET_DIGITS if not quick else {**_NET_DIGITS, "channels": [16, 32]},
-                   "train": _train(steps, 128, max(steps // 4, 1)), "path": path,
+                   "train": _train(steps, 64, max(steps // 4, 1)), "path": path,
                    "n_samples": samples, "gallery": 8,
                    "r2": {"n_samples": r2_samples, "candidates": [1, 3, 5, 7],
                           "n_calibration": 64}},
@@ -369,7 +382,7 @@ def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
                            if quick else _NET_CALPHA),
                    "train": _train(calpha_steps, 64, max(calpha_steps // 4, 1)),
                    "levels": [0.05, 0.2, 0.8], "figure_level": 0.2, "n_eval": n_eval,
-                   "n_spectra": 8 if quick else 16, "candidates": [3, 5]},
+                   "n_spectra": 8 if quick else 12, "candidates": [3, 5]},
         "wiener": {"size": 8 if quick else 16, "alpha": 1.0, "beta": 1.0, "data_seed": 11,
                    "n_cov": 400, "n": 2000 if quick else 4000, "levels": [0.05, 0.2, 0.8]},
     }
@@ -381,6 +394,6 @@ STUDY = Study(
     description=__doc__.split("\n", 2)[2],
     cells=cells,
     summarise=summarise,
-    default=_config([12, 96, 700], 2000, 2000, 128, 48, 48, quick=False),
+    default=_config([4, 16, 96, 700], 2000, 2000, 128, 48, 32, quick=False),
     quick=_config([8, 128], 300, 300, 64, 24, 24, quick=True),
 )

@@ -20,16 +20,18 @@ from .trained_measures import median_interval
 #: Caption of each figure in the report.
 CAPTIONS = {
     "trained_denoisers_r2": (
-        "Median over samples of r^2 between each closed form's score and the trained net's, at "
-        "each state of the net's own probability-flow path (sigma/alpha from 10 down to 0.01, "
-        "read right to left), one panel per N. Where the empirical curve stays near 1 the net "
-        "memorises; where the ELS curves lead, the patch mosaic explains it (the r^2 findings)."
+        "The unexplained fraction 1 - r^2 (median over samples) of the trained net's score by "
+        "each closed form's, at each state of the net's own probability-flow path (sigma/alpha "
+        "from 10 down to 0.01, left to right), one panel per N; above the dotted line r^2 < 0. "
+        "The lower curve explains the net better: the empirical score where the net memorises, "
+        "the ELS curves where a patch mosaic explains it (the r^2 findings). Values below 1e-4 "
+        "are drawn at 1e-4."
     ),
     "trained_denoisers_figure2": (
         "The seed's Figure 2 with trained nets: per N, samples of the net on S1 (top row) and of "
         "the net on S2 (middle) from the same noise, and the nearest S1 image of each top sample "
-        "(bottom); right: memorised fraction, agreement and quality ratio against N with 95% "
-        "intervals (the Figure 2 findings)."
+        "(bottom); right: the memorised fraction (both nets pooled) and the agreement against N "
+        "with Wilson 95% intervals (the Figure 2 findings; quality is in the table)."
     ),
     "trained_denoisers_figure5": (
         "The seed's Figure 5 with a trained net: a held-out C^alpha image, its noisy version, "
@@ -37,9 +39,10 @@ CAPTIONS = {
         "blue -, titled by alpha lambda), for the net and for ELS, smooth and perturbed border."
     ),
     "trained_denoisers_decay": (
-        "Mean eigenvalue decay (alpha lambda_k, symmetric part of grad D) of the nets on held-out "
-        "C^alpha images at each noise level, smooth against perturbed border (the entropy-rank "
-        "findings)."
+        "Mean eigenvalue decay (alpha lambda_k, symmetric part of grad D, averaged over held-out "
+        "C^alpha images at each index) of the nets at each noise level, smooth against perturbed "
+        "border (the entropy-rank findings); the symmetric part of a net's Jacobian has small "
+        "negative eigenvalues, drawn at the floor 1e-3."
     ),
 }
 
@@ -124,13 +127,17 @@ def pair_table(digits, crossing):
                      _fraction(p["memorised"][1], p["n"]), _fraction(p["agree"], p["n"]),
                      _interval(*quality(p, rng)),
                      f"{np.median(p['pair_distance']):.3g} / {np.median(p['train_distance']):.3g}"])
-    est, lo, hi = (10 ** v if np.isfinite(v) else float("nan") for v in crossing)
     head = ["N", "memorised (S1 net) [Wilson 95%]", "memorised (S2 net)", "agreement",
             "quality [bootstrap 95%]", "median pair / nearest-training distance"]
-    note = (f"Transition N (memorised fraction of both nets crossing 1/2, log-interpolated): "
-            f"{est:.3g}, interval [{lo:.3g}, {hi:.3g}] from the Wilson bands (nan: no crossing "
-            "in the grid). Agreement: the two samples from one noise are closer to each other "
-            "than each to its nearest image of S1 u S2. Quality 1 is data-like.")
+    lines = []
+    for key, what in (("memorised", "memorised fraction of both nets falling"),
+                      ("agree", "agreement rising")):
+        est, lo, hi = (10 ** v if np.isfinite(v) else float("nan") for v in crossing[key])
+        lines.append(f"Transition N ({what} through 1/2, log-interpolated): {est:.3g}, "
+                     f"interval [{lo:.3g}, {hi:.3g}] from the Wilson bands (nan: no crossing "
+                     "in the grid).")
+    note = (" ".join(lines) + " Agreement: the two samples from one noise are closer to each "
+            "other than each to its nearest image of S1 u S2. Quality 1 is data-like.")
     return markdown_table(head, rows) + "\n\n" + note
 
 
@@ -174,12 +181,15 @@ def r2_figure(digits, outdir):
         times = np.asarray(r["times"])
         s = np.sqrt(np.expm1(2 * times))  # sigma / alpha of the OU process
         for name, color in zip(_NAMES, colors):
-            ax.plot(s, np.median(np.asarray(r["r2"][name]["r2"]), axis=1), "-", color=color,
-                    label=name)
+            unexplained = 1.0 - np.median(np.asarray(r["r2"][name]["r2"]), axis=1)
+            ax.plot(s, np.maximum(unexplained, 1e-4), "--" if "held-out" in name else "-",
+                    color=color, label=name)
+        ax.axhline(1.0, color=REFERENCE_COLORS[1], ls=":", lw=1)
         log_axis(ax, "x")
+        log_axis(ax, "y")
         ax.invert_xaxis()
-        ax.set(xlabel="sigma / alpha (path runs left to right)", ylabel="median r^2",
-               ylim=(-0.5, 1.02), title=f"N = {r['n']}")
+        ax.set(xlabel="sigma / alpha (the path runs left to right)",
+               ylabel="1 - median r^2 (dotted: r^2 = 0)", title=f"N = {r['n']}")
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure_legend(fig, handles, labels, ncols=3)
     return save_figure(fig, outdir, "trained_denoisers_r2")
@@ -260,11 +270,11 @@ def decay_figure(calpha, outdir):
     colors = {"smooth": "tab:blue", "perturbed": "tab:red"}
     for i, ax in enumerate(axes[0]):
         for name, res in calpha.items():
-            spec = np.clip(np.asarray(res["levels"][i]["mean_spectrum"]), 1e-6, None)
+            spec = np.clip(np.asarray(res["levels"][i]["mean_spectrum"]), 1e-3, None)
             ax.plot(np.arange(1, spec.size + 1), spec, "-", color=colors[name],
                     label=f"{name} border")
         log_axis(ax, "y")
-        ax.set(xlabel="index k", ylabel="alpha lambda_k (mean)", ylim=(1e-6, 2),
+        ax.set(xlabel="index k", ylabel="alpha lambda_k (mean)", ylim=(8e-4, 3),
                title=f"sigma/alpha = {levels[i]['s']:.2g}")
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure_legend(fig, handles, labels, ncols=2)
