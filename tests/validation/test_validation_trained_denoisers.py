@@ -164,5 +164,49 @@ def test_tiny_configuration_runs_end_to_end(tmp_path):
     summary = study.STUDY.summarise(results, config, tmp_path)
     assert summary.claims and all(c.passed for c in summary.claims), summary.claims
     assert len(summary.figures) == 4 and all(p.exists() for p in summary.figures)
-    assert {f.name.split(",")[0] for f in summary.findings} >= {
-        "trained nets: transition N (memorised fraction 1/2)"}
+    names = [f.name for f in summary.findings]
+    assert sum(name.startswith("trained nets: transition N") for name in names) == 2
+
+
+def synthetic_results(rng):
+    """Cell results of the shapes the study writes, with random numbers (no training)."""
+    steps, n, names = 7, 6, ("empirical", "Wiener", "LS (net-calibrated)",
+                             "ELS (net-calibrated)", "ELS (held-out calibrated)",
+                             "BA-ELS (net-calibrated)")
+    digits = []
+    for size, mem in ((4, 20), (64, 2)):
+        pair = {"n": 32, "memorised": [mem, mem + 1], "agree": 32 - mem}
+        digits.append({"n": size, "pair": pair, "times": np.linspace(2.3, 0.01, steps),
+                       "r2": {k: {"r2": 1 - rng.uniform(0, 2, (steps, n)), "k": [3] * steps}
+                              for k in names},
+                       "gallery": {k: rng.uniform(size=(4, 64)) for k in ("x1", "x2",
+                                                                           "nearest1")}})
+    calpha = {}
+    for name in ("smooth", "perturbed"):
+        levels = [{"s": s, "mean_spectrum": np.sort(rng.uniform(-0.1, 1, 64))[::-1]}
+                  for s in (0.05, 0.8)]
+        side = {"denoised": rng.uniform(size=64), "values": [1.0, 0.5],
+                "vectors": rng.standard_normal((2, 64))}
+        fig5 = {"s": 0.2, "clean": rng.uniform(size=64), "noisy": rng.uniform(size=64),
+                "net": side, "ELS": side, "els_k": 3}
+        calpha[name] = {"levels": levels, "figure5": fig5}
+    return digits, calpha
+
+
+def test_figures_read_cleanly(monkeypatch, tmp_path):
+    from validation import plotting
+    from validation.studies import trained_report
+
+    seen = {}
+
+    def keep(fig, outdir, name):
+        seen[name] = plotting.layout_problems(fig)
+        return tmp_path / f"{name}.png"
+
+    monkeypatch.setattr(trained_report, "save_figure", keep)
+    digits, calpha = synthetic_results(np.random.default_rng(0))
+    trained_report.r2_figure(digits, tmp_path)
+    trained_report.figure2_figure(digits, tmp_path)
+    trained_report.figure5_figure(calpha, tmp_path)
+    trained_report.decay_figure(calpha, tmp_path)
+    assert seen == {name: [] for name in trained_report.CAPTIONS}

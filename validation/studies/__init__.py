@@ -31,7 +31,7 @@ STUDIES = {
         stable_minima.STUDY,
         step_size_memorization.STUDY,
         scale.STUDY,
-        audit.STUDY,
         trained_denoisers.STUDY,
+        audit.STUDY,
     )
 }

@@ -8,7 +8,6 @@ from ..plotting import (
     REFERENCE_COLORS,
     distinct_colors,
     figure_legend,
-    legend_outside,
     log_axis,
     new_figure,
     save_figure,
@@ -211,7 +210,7 @@ def _image(ax, img, title, signed=False):
 
 def figure2_figure(digits, outdir):
     gallery = len(digits[0]["gallery"]["x1"])
-    fig, axes = new_figure(3 * len(digits), gallery + 1, size=(0.9, 0.95))
+    fig, axes = new_figure(3 * len(digits), gallery + 4, size=(0.9, 0.95))
     rows = ("x1", "x2", "nearest1")
     names = {"x1": "S1 net", "x2": "S2 net", "nearest1": "nearest in S1"}
     for i, r in enumerate(digits):
@@ -220,12 +219,11 @@ def figure2_figure(digits, outdir):
             for col in range(gallery):
                 _image(row[col], r["gallery"][key][col], "")
             row[0].set_ylabel(f"N={r['n']}\n{names[key]}", fontsize=7)
-            row[gallery].set_visible(False)
-    # The metrics against N in the right-hand column, one panel spanning it.
-    for ax in axes[:, gallery]:
+    # The metrics against N in one panel spanning the last three columns (one spacer).
+    for ax in axes[:, gallery:].ravel():
         ax.remove()
     grid = axes[0, 0].get_gridspec()
-    ax = fig.add_subplot(grid[:, gallery])
+    ax = fig.add_subplot(grid[:, gallery + 1:])
     ns = [r["n"] for r in digits]
     for key, label, color in (("memorised", "memorised", "tab:red"),
                               ("agree", "agreement", "tab:blue")):
@@ -240,8 +238,9 @@ def figure2_figure(digits, outdir):
         ax.errorbar(ns, fr, yerr=[lo, hi], fmt="o-", color=color, label=label, capsize=2)
     ax.axhline(0.5, color=REFERENCE_COLORS[1], ls=":", lw=1)
     log_axis(ax, "x", ns)
-    ax.set(xlabel="N", ylabel="fraction", ylim=(-0.02, 1.02), title="both nets")
-    legend_outside(ax)
+    ax.set(xlabel="N", ylabel="fraction of samples", ylim=(-0.02, 1.02),
+           title="both nets (dotted: 1/2)")
+    figure_legend(fig, *ax.get_legend_handles_labels(), ncols=2)
     return save_figure(fig, outdir, "trained_denoisers_figure2")
 
 
