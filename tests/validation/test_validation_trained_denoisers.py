@@ -210,3 +210,17 @@ def test_figures_read_cleanly(monkeypatch, tmp_path):
     trained_report.figure5_figure(calpha, tmp_path)
     trained_report.decay_figure(calpha, tmp_path)
     assert seen == {name: [] for name in trained_report.CAPTIONS}
+
+
+@pytest.mark.parametrize("which", ["default", "quick"])
+def test_cells_key_on_every_field_of_both_configurations(which):
+    """The code-keyed cache keys a cell on its configuration: every field of NetConfig and
+    TrainConfig must be in it, so that a changed default can never serve a stale net."""
+    from dataclasses import fields
+
+    config = getattr(study.STUDY, which)
+    nets = [c.config for c in study.STUDY.plan(config) if "net" in c.config]
+    assert len(nets) == len(config["digits"]["n_values"]) + 2
+    for cell in nets:
+        assert set(cell["net"]) == {f.name for f in fields(NetConfig)}
+        assert set(cell["train"]) == {f.name for f in fields(TrainConfig)}
