@@ -311,14 +311,21 @@ def test_every_figure_of_the_main_job_is_rendered_here_and_has_a_caption():
              "score_matching_error", "denoiser_geometry_ranks",
              "denoiser_geometry_figure5_eigenvectors", "denoiser_geometry_figure5_decay",
              "stable_minima_curvature", "stable_minima_smoothness", "step_size_score",
-             "step_size_memorization", "step_size_tv", "audit_curve", "audit_digits"}
+             "step_size_memorization", "step_size_tv", "audit_curve", "audit_digits",
+             "trained_denoisers_r2", "trained_denoisers_figure2", "trained_denoisers_figure5",
+             "trained_denoisers_decay"}
     from validation.orders import study as orders_study
-    from validation.studies import denoiser_geometry, stable_minima, step_size_memorization
+    from validation.studies import (
+        denoiser_geometry,
+        stable_minima,
+        step_size_memorization,
+        trained_report,
+    )
 
     captions = {}
     for module in (early_stopping, no_early_stopping, memorization, scale, figures,
                    orders_study, score_matching, denoiser_geometry, stable_minima,
-                   step_size_memorization, audit):
+                   step_size_memorization, audit, trained_report):
         captions.update(module.CAPTIONS)
     assert set(captions) == names
     assert all(len(c) > 60 for c in captions.values())

@@ -15,6 +15,7 @@ from . import (
     score_matching,
     stable_minima,
     step_size_memorization,
+    trained_denoisers,
 )
 
 STUDIES = {
@@ -31,6 +32,7 @@ STUDIES = {
         stable_minima.STUDY,
         step_size_memorization.STUDY,
         scale.STUDY,
+        trained_denoisers.STUDY,
         audit.STUDY,
         generalisation.STUDY,
     )

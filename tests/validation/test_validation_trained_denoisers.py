@@ -1,0 +1,226 @@
+"""The study ``trained_denoisers``: its measurements against independent references,
+its claims against injected bugs, and a tiny configuration run end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+
+import numdiff as nd
+from numdiff.learn import (
+    NetConfig,
+    NetworkScore,
+    TrainConfig,
+    network,
+)
+from numdiff.learn.training import TrainedNet
+from validation.studies import trained_denoisers as study
+from validation.studies import trained_geometry, trained_measures
+
+
+def random_net(shape=(4, 4, 1), seed=0):
+    """A bias-free net with random weights and non-constant gains (no training needed:
+    homogeneity and Euler's identity hold for any weights)."""
+    cfg = NetConfig(image_shape=shape, channels=(4, 8), blocks=1)
+    params = network.init_params(cfg, seed)
+    rng = np.random.default_rng(seed + 1)
+    for key in ("w2", "b2", "b1"):
+        params["cond"][key] = (0.3 * rng.standard_normal(params["cond"][key].shape)
+                               ).astype(np.float32)
+    return TrainedNet(cfg, TrainConfig(), params, params, None, {}, 0.0)
+
+
+def identity_claims(trained):
+    held = np.random.default_rng(3).uniform(size=(3, trained.net.dim))
+    checks = study._checks(trained, held, 0.5, np.random.default_rng(4))
+    result = {"n": 4, "checks": checks}
+    return {c.name.split(":")[1].split(",")[0].strip(): c
+            for c in study._identity_claims([result], {})}
+
+
+def test_identity_claims_pass_on_a_bias_free_net():
+    claims = identity_claims(random_net())
+    assert len(claims) == 3 and all(c.passed for c in claims.values()), claims
+    # achieved in float64: rounding, far below the claim's 1e-9
+    assert max(c.measured for c in claims.values()) < 1e-12
+
+
+def test_homogeneity_claim_catches_a_bias_left_in_the_net(monkeypatch):
+    original = network._conv
+    monkeypatch.setattr(network, "_conv", lambda x, w, padding: original(x, w, padding) + 0.01)
+    claims = identity_claims(random_net())
+    assert not claims["D(c y) = c D(y)"].passed
+    assert claims["D(c y) = c D(y)"].measured > 1e-4
+
+
+def test_euler_claim_catches_the_jacobian_of_the_wrong_layer(monkeypatch):
+    """The Jacobian of the inner network (the skip term c_skip y dropped) breaks D = J y."""
+    original = NetworkScore.jacobian
+
+    def inner(self, t, x, of="denoiser"):
+        jac = original(self, t, x, of)
+        s2 = float(self.schedule.sigma2(t) / self.schedule.alpha(t) ** 2)
+        c_skip = self.net.net.data_scale**2 / (s2 + self.net.net.data_scale**2)
+        return jac - c_skip * np.eye(self.dim) / float(self.schedule.alpha(t))
+
+    monkeypatch.setattr(NetworkScore, "jacobian", inner)
+    claims = identity_claims(random_net())
+    assert not claims["Euler's identity D(y) = J(y) y (JAX Jacobian)"].passed
+    assert claims["D(c y) = c D(y)"].passed
+
+
+def wiener_result(rng):
+    cov = np.cov(np.random.default_rng(0).standard_normal((200, 6)) @ np.diag([3, 2, 1, .5, .2, .1]),
+                 rowvar=False)
+    levels = [0.1, 0.5, 2.0]
+    return {"own": trained_geometry.wiener_gaps(cov, cov, levels, 4000, rng),
+            "wrong": trained_geometry.wiener_gaps(cov, 0.5 * cov, levels, 4000, rng)}
+
+
+def test_wiener_miyasawa_claims():
+    own, wrong = study._wiener_claims(wiener_result(np.random.default_rng(1)))
+    assert own.passed and wrong.passed, (own, wrong)
+
+
+def test_miyasawa_claim_catches_a_wrong_trace(monkeypatch):
+    """The trace of grad D without the factor alpha (the Jacobian of G / alpha) fails."""
+    original = trained_geometry.wiener_trace
+    monkeypatch.setattr(trained_geometry, "wiener_trace",
+                        lambda cov, alpha, sigma2: original(cov, alpha, sigma2) / alpha)
+    own, _ = study._wiener_claims(wiener_result(np.random.default_rng(1)))
+    assert not own.passed, own
+
+
+def test_net_calibration_rule_matches_calibrate_to_reference():
+    from numdiff.local import EquivariantLocalScore
+    from numdiff.local.calibration import calibrate_to_reference
+
+    rng = np.random.default_rng(2)
+    images = rng.uniform(size=(10, 6, 6, 1))
+    schedule = nd.OU()
+    times = np.array([0.02, 0.2, 1.0])
+    states = rng.standard_normal((3, 5, 36))
+    reference = nd.EmpiricalScore(images.reshape(10, -1), schedule)
+    ref_scores = np.asarray([reference.score(t, x) for t, x in zip(times, states)])
+    family = {k: np.asarray([EquivariantLocalScore(images, schedule, k).score(t, x)
+                             for t, x in zip(times, states)]) for k in (3, 5)}
+    _, ks = trained_measures.family_r2(ref_scores, family, lambda _, s: max(s, key=s.get))
+    sched = calibrate_to_reference(lambda k: EquivariantLocalScore(images, schedule, k), (3, 5),
+                                   list(zip(times, states, ref_scores)))
+    assert ks == [sched(t) for t in times]
+
+
+def test_r_squared_and_pair_metrics_against_direct_formulas():
+    rng = np.random.default_rng(5)
+    ref, other = rng.standard_normal((2, 4, 9))
+    direct = [1 - np.sum((a - b) ** 2) / np.sum((a - a.mean()) ** 2) for a, b in zip(ref, other)]
+    assert np.allclose(trained_measures.r_squared(ref, other), direct, rtol=1e-14)
+    s1, s2, held = rng.uniform(size=(3, 20, 9))
+    # Net 1 copies S1 exactly (memorised), net 2 returns the same points nudged: agreement.
+    x1 = s1[:8]
+    x2 = x1 + 1e-3
+    res = trained_measures.pair_metrics(x1, x2, s1, s2, held)
+    assert res["memorised"][0] == 8 and res["agree"] == 0  # a copy is at distance 0 of S1
+    x1 = rng.uniform(size=(8, 9)) + 5.0  # far from every training image
+    res = trained_measures.pair_metrics(x1, x1 + 1e-3, s1, s2, held)
+    assert res["agree"] == 8 and res["memorised"] == [0, 0]
+
+
+def test_transition_interpolates_in_log_n():
+    def cell(n, memorised, agree):
+        return {"n": n, "pair": {"n": 100, "memorised": [memorised, memorised], "agree": agree}}
+
+    grid = [cell(10, 90, 20), cell(100, 10, 60)]
+    est, lo, hi = study.transition(grid)
+    assert est == pytest.approx(1.5)
+    assert lo < est < hi
+    # agreement rises through 1/2 three quarters of the way (0.2 -> 0.6) in log N
+    est, lo, hi = study.transition(grid, "agree")
+    assert est == pytest.approx(1.75)
+    assert lo < est < hi
+    assert np.isnan(study.transition([cell(10, 10, 0), cell(100, 5, 0)])[0])
+
+
+def tiny_config():
+    cfg = study.STUDY.quick
+    digits = {**cfg["digits"], "n_values": [6, 24], "n_samples": 16, "gallery": 4,
+              "train": {**cfg["digits"]["train"], "steps": 40, "eval_every": 20, "warmup": 5},
+              "path": {**cfg["digits"]["path"], "steps": 4},
+              "r2": {**cfg["digits"]["r2"], "n_samples": 6, "n_calibration": 8}}
+    calpha = {**cfg["calpha"], "n_train": 40, "n_heldout": 10, "n_eval": 6, "n_spectra": 3,
+              "train": {**cfg["calpha"]["train"], "steps": 40, "eval_every": 20, "warmup": 5}}
+    return {**cfg, "digits": digits, "calpha": calpha, "wiener": {**cfg["wiener"], "n": 500}}
+
+
+@pytest.mark.slow
+def test_tiny_configuration_runs_end_to_end(tmp_path):
+    from validation.study import CellResult
+
+    config = tiny_config()
+    results = [CellResult(c.label, c.config, c.seed, c.func(c.config, c.seed))
+               for c in study.STUDY.plan(config)]
+    summary = study.STUDY.summarise(results, config, tmp_path)
+    assert summary.claims and all(c.passed for c in summary.claims), summary.claims
+    assert len(summary.figures) == 4 and all(p.exists() for p in summary.figures)
+    names = [f.name for f in summary.findings]
+    assert sum(name.startswith("trained nets: transition N") for name in names) == 2
+
+
+def synthetic_results(rng):
+    """Cell results of the shapes the study writes, with random numbers (no training)."""
+    steps, n, names = 7, 6, ("empirical", "Wiener", "LS (net-calibrated)",
+                             "ELS (net-calibrated)", "ELS (held-out calibrated)",
+                             "BA-ELS (net-calibrated)")
+    digits = []
+    for size, mem in ((4, 20), (64, 2)):
+        pair = {"n": 32, "memorised": [mem, mem + 1], "agree": 32 - mem}
+        digits.append({"n": size, "pair": pair, "times": np.linspace(2.3, 0.01, steps),
+                       "r2": {k: {"r2": 1 - rng.uniform(0, 2, (steps, n)), "k": [3] * steps}
+                              for k in names},
+                       "gallery": {k: rng.uniform(size=(4, 64)) for k in ("x1", "x2",
+                                                                           "nearest1")}})
+    calpha = {}
+    for name in ("smooth", "perturbed"):
+        levels = [{"s": s, "mean_spectrum": np.sort(rng.uniform(-0.1, 1, 64))[::-1]}
+                  for s in (0.05, 0.8)]
+        side = {"denoised": rng.uniform(size=64), "values": [1.0, 0.5],
+                "vectors": rng.standard_normal((2, 64))}
+        fig5 = {"s": 0.2, "clean": rng.uniform(size=64), "noisy": rng.uniform(size=64),
+                "net": side, "ELS": side, "els_k": 3}
+        calpha[name] = {"levels": levels, "figure5": fig5}
+    return digits, calpha
+
+
+def test_figures_read_cleanly(monkeypatch, tmp_path):
+    from validation import plotting
+    from validation.studies import trained_report
+
+    seen = {}
+
+    def keep(fig, outdir, name):
+        seen[name] = plotting.layout_problems(fig)
+        return tmp_path / f"{name}.png"
+
+    monkeypatch.setattr(trained_report, "save_figure", keep)
+    digits, calpha = synthetic_results(np.random.default_rng(0))
+    trained_report.r2_figure(digits, tmp_path)
+    trained_report.figure2_figure(digits, tmp_path)
+    trained_report.figure5_figure(calpha, tmp_path)
+    trained_report.decay_figure(calpha, tmp_path)
+    assert seen == {name: [] for name in trained_report.CAPTIONS}
+
+
+@pytest.mark.parametrize("which", ["default", "quick"])
+def test_cells_key_on_every_field_of_both_configurations(which):
+    """The code-keyed cache keys a cell on its configuration: every field of NetConfig and
+    TrainConfig must be in it, so that a changed default can never serve a stale net."""
+    from dataclasses import fields
+
+    config = getattr(study.STUDY, which)
+    nets = [c.config for c in study.STUDY.plan(config) if "net" in c.config]
+    assert len(nets) == len(config["digits"]["n_values"]) + 2
+    for cell in nets:
+        assert set(cell["net"]) == {f.name for f in fields(NetConfig)}
+        assert set(cell["train"]) == {f.name for f in fields(TrainConfig)}

@@ -1,0 +1,400 @@
+"""Study 13: trained denoisers against the closed forms, and their geometry (the seed's
+Section 3.2, Figures 2 and 5).
+
+Small bias-free, noise-conditioned UNets of ``numdiff.learn`` (docs/learn.md) are
+trained here, inside the cells, on this machine; every number below is about these
+nets, not quoted. Sizes and training times are in the report's first table.
+
+* **Digits, at several N** (scikit-learn's 8x8 digits, pixels in ``[0, 1]``, N = 4, 16, 96, 700): two
+  nets on disjoint, class-stratified sets S1 and S2 of size N
+  (``numdiff.data.disjoint_splits``, nested in N; 397 images held out), the same
+  configuration and training seed. Both run the probability-flow ODE (Heun, 24
+  steps uniform in log-SNR, ``sigma / alpha`` from 10 to 0.01) from the same
+  starting noise.
+
+  - *r^2 along the net's own path* (Kamb & Ganguli's measurement): at every grid
+    state of the S1 net's path, ``r^2 = 1 - |s_net - s_m|^2 / |s_net -
+    mean(s_net)|^2`` per image, for the empirical score, the Wiener filter of the
+    Gaussian fit to S1, LS, ELS and boundary-aware ELS with the patch size ``k(t)``
+    chosen per step by the best median cosine with the net (Kamb & Ganguli's
+    calibration), and ELS with ``k(t)`` of least held-out denoising loss (no net).
+    Per model: the median over samples of each sample's median r^2 over the path's
+    steps, with a bootstrap 95% interval (a median over steps: at small noise a
+    score's error grows like ``1 / sigma^2`` against its spread, so a mean over
+    steps is set by the last few), and the median per step in a figure. The
+    expectations (the empirical score explains the net at small N, ELS at large
+    N) are *findings*: the paired difference of that statistic, empirical minus
+    held-out-calibrated ELS, with a bootstrap interval.
+  - *Figure 2*: the memorised fraction of each net's samples (nearest / second
+    nearest training distance ``< 1/3``), the *agreement* (defined here, relative
+    to memorisation: a pair of samples from the same noise agrees when the two are
+    closer to each other than each is to its nearest image of S1 u S2) and the
+    *quality* (median distance to the nearest held-out image over that of the
+    S1 images: 1 is data-like), with Wilson or bootstrap intervals. The
+    transition N (the memorised fraction falling and the agreement rising through
+    1/2, interpolated in log N, the interval from the Wilson bands) is a finding.
+
+* **C^alpha images** (``numdiff.data.c_alpha_images``, 16x16 by default), one net
+  on smooth contours and one on contours perturbed by pixel noise. On held-out
+  images at a few noise levels:
+
+  - *eigenvalue decay*: the full spectrum of the symmetric part of ``grad D``
+    (``jacobian_eigs``), scaled by ``alpha``; its entropy rank (the number of
+    directions the shrinkage spreads over). The seed says the decay is slower for
+    the perturbed border: the finding is the difference of mean entropy ranks,
+    perturbed minus smooth, with a normal 95% interval;
+  - *the Miyasawa gap* ``E|x0 - D|^2 - (sigma^2 / alpha) E tr grad D`` (0 for the
+    optimal denoiser) next to the net's *excess error* over the best closed form
+    available (the empirical denoiser or ELS at the held-out-best ``k``). Is the
+    gap a certificate of the excess? The finding is gap minus excess (= the best
+    reference's error minus the net's Miyasawa right-hand side, per image) and
+    its interval: ``>= 0`` would make the gap a conservative certificate;
+  - *Figure 5*: one held-out image, its noisy version, the denoised image and the
+    top eigenvectors, for the net and for ELS.
+
+**Claims** (each can fail; tests inject the bugs):
+
+* every trained net is homogeneous, ``D(c y) = c D(y)`` for ``c`` in {0.5, 2}, and
+  satisfies Euler's identity ``D(y) = J(y) y`` with JAX's Jacobian, both in float64
+  to ``1e-9`` relative (achieved: about ``1e-15``; a bias of 0.01 after every
+  convolution gives about ``1e-2``, the Jacobian of the wrong layer about 1); the
+  exact trace of ``divergence`` equals the sum of the full spectrum of
+  ``jacobian_eigs``;
+* the Miyasawa gap, measured with the same code as the nets', is 0 within 4.5
+  s.e. for the Wiener filter under its own Gaussian prior (the covariance of the
+  smooth C^alpha training images) at every level (*theory self-check*), and a
+  Wiener filter of half that covariance violates it (*negative control*).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import numdiff as nd
+
+from ..claims import Finding, at_most, violates
+from ..study import Study, Summary
+from .common import SE_BAND, wilson_ci
+from .trained_geometry import figure5_data, geometry_level, wiener_gaps
+from .trained_measures import closed_form_r2, median_interval, pair_metrics
+from .trained_nets import algebra_checks, level_time, reverse_path, train_net
+from .trained_report import (
+    CAPTIONS,
+    decay_figure,
+    figure2_figure,
+    figure5_figure,
+    geometry_table,
+    miyasawa_table,
+    pair_table,
+    path_median,
+    r2_figure,
+    r2_table,
+    training_table,
+)
+
+#: Relative error allowed in the float64 identities of a bias-free net (achieved ~1e-15).
+IDENTITY_TOL = 1e-9
+
+
+def _float64(trained, data=None):
+    from numdiff.learn import NetworkScore
+
+    return NetworkScore(trained, nd.OU(), data=data, dtype="float64")
+
+
+def _checks(trained, held, s, rng):
+    """The algebra of one net at noisy held-out images (float64)."""
+    t = level_time(s)
+    alpha, sigma2 = float(nd.OU().alpha(t)), float(nd.OU().sigma2(t))
+    y = alpha * held + np.sqrt(sigma2) * rng.standard_normal(held.shape)
+    return algebra_checks(_float64(trained), t, y)
+
+
+def digits_cell(config, seed):
+    """Two nets on disjoint S1, S2 of size N: Figure 2 metrics and r^2 along net 1's path."""
+    from numdiff.data import digits, disjoint_splits
+    from numdiff.learn import NetworkScore
+
+    data = digits()
+    images = np.asarray(data.images)
+    flat = images.reshape(len(images), -1)
+    s1, s2, held = disjoint_splits(len(images), config["n"], config["n_heldout"],
+                                   rng=config["split_seed"], labels=data.labels)
+    net1, rec1 = train_net(flat[s1], config["net"], config["train"], holdout=flat[held])
+    net2, rec2 = train_net(flat[s2], config["net"], config["train"], holdout=flat[held])
+    schedule = nd.OU()
+    m1 = NetworkScore(net1, schedule, data=flat[s1])
+    m2 = NetworkScore(net2, schedule, data=flat[s2])
+    rng = np.random.default_rng(seed)
+    x_T = rng.standard_normal((config["n_samples"], flat.shape[1]))
+    times, states1 = reverse_path(m1, x_T, config["path"])
+    _, states2 = reverse_path(m2, x_T, config["path"])
+    pair = pair_metrics(states1[-1], states2[-1], flat[s1], flat[s2], flat[held])
+    sub = states1[:, : config["r2"]["n_samples"]]
+    net_scores = np.asarray([m1.score(t, x) for t, x in zip(times, sub)])
+    r2 = closed_form_r2(net_scores, times, sub, images[s1], images[held], config["r2"], rng)
+    gallery = config["gallery"]
+    nearest = flat[s1][m1.nearest(states1[-1][:gallery])[0][:, 0]]
+    return {"n": config["n"], "train": [rec1, rec2], "pair": pair, "r2": r2,
+            "times": times, "checks": _checks(net1, flat[held][:8], 0.5, rng),
+            "gallery": {"x1": states1[-1][:gallery], "x2": states2[-1][:gallery],
+                        "nearest1": nearest}}
+
+
+def calpha_cell(config, seed):
+    """One net on C^alpha images: spectra, Miyasawa gap and excess error, Figure 5."""
+    from numdiff.data import c_alpha_images
+    from numdiff.learn import NetworkScore
+    from numdiff.local import EquivariantLocalScore
+
+    n_train, n_held = config["n_train"], config["n_heldout"]
+    gen = c_alpha_images(n_train + n_held, config["size"], config["alpha"], config["beta"],
+                         border_noise=config["border_noise"], rng=config["data_seed"])
+    images = gen.images
+    flat = images.reshape(len(images), -1)
+    train, held = flat[:n_train], flat[n_train:]
+    trained, record = train_net(train, config["net"], config["train"], holdout=held)
+    schedule = nd.OU()
+    model = NetworkScore(trained, schedule, data=train)
+    refs = {"empirical": nd.EmpiricalScore(train, schedule)}
+    for k in config["candidates"]:
+        refs[f"ELS k={k}"] = EquivariantLocalScore(images[:n_train], schedule, k)
+    rng = np.random.default_rng(seed)
+    levels = [geometry_level(model, refs, held[: config["n_eval"]], s, config["n_spectra"], rng)
+              for s in config["levels"]]
+    at_fig = min(levels, key=lambda lev: abs(np.log(lev["s"] / config["figure_level"])))
+    els = {k: v for k, v in at_fig["references"].items() if k.startswith("ELS")}
+    best_els = refs[min(els, key=lambda k: els[k][0])]
+    fig5 = figure5_data(model, best_els, held[0], at_fig["s"], rng)
+    fig5["els_k"] = best_els.k
+    return {"train": record, "levels": levels, "figure5": fig5,
+            "checks": _checks(trained, held[:4], 0.3, rng)}
+
+
+def wiener_cell(config, seed):
+    """The Miyasawa gap of the Wiener filter under its own prior, and under a wrong one."""
+    from numdiff.data import c_alpha_images
+
+    gen = c_alpha_images(config["n_cov"], config["size"], config["alpha"], config["beta"],
+                         rng=config["data_seed"])
+    flat = gen.images.reshape(config["n_cov"], -1)
+    cov = np.cov(flat, rowvar=False)
+    rng = np.random.default_rng(seed)
+    own = wiener_gaps(cov, cov, config["levels"], config["n"], rng)
+    # The filter of cov / 2 applied to draws of cov: not the posterior mean there.
+    wrong = wiener_gaps(cov, 0.5 * cov, config["levels"], config["n"], rng)
+    return {"own": own, "wrong": wrong}
+
+
+def cells(config):
+    out = []
+    for n in config["digits"]["n_values"]:
+        cell = {k: v for k, v in config["digits"].items() if k != "n_values"}
+        out.append((f"digits N={n}", digits_cell, {**cell, "n": n}))
+    for variant, noise in (("smooth", 0.0), ("perturbed", config["calpha"]["perturbed_noise"])):
+        cell = {k: v for k, v in config["calpha"].items() if k != "perturbed_noise"}
+        out.append((f"C^alpha {variant}", calpha_cell, {**cell, "border_noise": noise}))
+    out.append(("Wiener", wiener_cell, config["wiener"]))
+    return out
+
+
+# -- claims and findings -----------------------------------------------------------------------
+
+
+def _identity_claims(digits, calpha):
+    nets = [(f"digits N={r['n']}", r["checks"]) for r in digits]
+    nets += [(f"C^alpha {name}", r["checks"]) for name, r in calpha.items()]
+    claims = []
+    for key, what in (("homogeneity", "D(c y) = c D(y), c in {0.5, 2}"),
+                      ("euler", "Euler's identity D(y) = J(y) y (JAX Jacobian)"),
+                      ("trace", "tr grad D (divergence) = sum of jacobian_eigs' spectrum")):
+        worst = max(nets, key=lambda item: item[1][key])
+        claims.append(at_most(
+            f"trained nets: {what}, largest relative error", IDENTITY_TOL, worst[1][key],
+            detectable=IDENTITY_TOL,
+            detail=f"float64 evaluation of the float32 weights at noisy held-out images, "
+                   f"{len(nets)} nets; largest at {worst[0]}"))
+    return claims
+
+
+def _wiener_claims(res):
+    own = max(abs(r["z"]) for r in res["own"])
+    wrong = max(abs(r["z"]) for r in res["wrong"])
+    n = len(res["own"])
+    return [
+        at_most("Miyasawa gap = 0 for the Wiener filter under its prior, max |z|", SE_BAND, own,
+                kind="theory-check", detectable=SE_BAND,
+                detail=f"{n} levels; the gap measured by the code that measures the nets'"),
+        violates("Miyasawa gap of a mis-specified Wiener filter (cov / 2), max |z|", SE_BAND,
+                 wrong, detail="the filter of half the covariance on draws of the covariance"),
+    ]
+
+
+def _r2_findings(digits, rng):
+    out = []
+    small = "the empirical score explains the net better than ELS (memorisation at small N)"
+    ends = ((digits[0], 1, small),
+            (digits[-1], -1, "ELS explains the net better than the empirical score (large N)"))
+    for res, sign, conjecture in ends:
+        diff = (path_median(res["r2"]["empirical"]["r2"])
+                - path_median(res["r2"]["ELS (held-out calibrated)"]["r2"]))
+        est, lo, hi = median_interval(diff, rng)
+        out.append(Finding(
+            f"r^2 empirical minus ELS (held-out k), N={res['n']}",
+            "median over samples of the paired difference of the per-sample median r^2 over "
+            "the path's steps; bootstrap 95%",
+            est, lo, hi, conjecture=conjecture, predicted_sign=sign,
+            detail=f"{len(diff)} samples of the S1 net's path"))
+    return out
+
+
+def _fractions(r, key):
+    """``(successes, trials)`` of the memorised fraction (both nets) or of the agreement."""
+    p = r["pair"]
+    return (sum(p["memorised"]), 2 * p["n"]) if key == "memorised" else (p["agree"], p["n"])
+
+
+def transition(digits, key="memorised"):
+    """Where the memorised fraction (both nets pooled) falls, or the agreement rises,
+    through 1/2, interpolated in log10 N.
+
+    Returns
+    -------
+    (float, float, float)
+        ``log10 N*`` and its interval from the crossings of the Wilson 95% bands
+        (``nan`` where a curve does not cross inside the grid).
+    """
+    log_n = np.log10([r["n"] for r in digits])
+    sign = 1.0 if key == "memorised" else -1.0  # a falling curve, or a rising one
+    curves = [], [], []
+    for r in digits:
+        k, n = _fractions(r, key)
+        for curve, value in zip(curves, (k / n, *wilson_ci(k, n))):
+            curve.append(sign * (value - 0.5))
+
+    def crossing(excess):
+        for i in range(len(excess) - 1):
+            a, b = excess[i], excess[i + 1]
+            if a >= 0 > b:
+                return float(log_n[i] + (log_n[i + 1] - log_n[i]) * a / (a - b))
+        return float("nan")
+
+    est, low_band, high_band = (crossing(c) for c in curves)
+    # A falling curve's lower band crosses first; a rising curve's upper band does.
+    low, high = (low_band, high_band) if key == "memorised" else (high_band, low_band)
+    return est, low, high
+
+
+def _figure2_findings(digits):
+    n_min = np.log10(digits[0]["n"])
+    out = []
+    for key, what in (("memorised", "memorised fraction falls"), ("agree", "agreement rises")):
+        est, lo, hi = transition(digits, key)
+        out.append(Finding(
+            f"trained nets: transition N ({what} through 1/2), log10(N* / N_min)",
+            "interpolated in log N; interval from the crossings of the Wilson 95% bands "
+            "(nan: no crossing in the grid)", est - n_min, lo - n_min, hi - n_min,
+            conjecture="memorisation at the smallest N gives way to generalisation inside "
+                       "the grid", predicted_sign=1,
+            detail=f"N* = {10 ** est:.3g}" if np.isfinite(est) else "no crossing in the grid"))
+    first, last = digits[0]["pair"], digits[-1]["pair"]
+    agree = last["agree"] / last["n"] - first["agree"] / first["n"]
+    se = np.sqrt(sum((p["agree"] + 1) / (p["n"] + 2) * (1 - (p["agree"] + 1) / (p["n"] + 2))
+                     / (p["n"] + 2) for p in (first, last)))
+    out.append(Finding(
+        f"agreement fraction, N={digits[-1]['n']} minus N={digits[0]['n']}",
+        "difference of fractions, normal 95% interval (Agresti-Caffo s.e.)", agree,
+        agree - 1.96 * se, agree + 1.96 * se,
+        conjecture="nets on disjoint sets agree more at large N", predicted_sign=1))
+    return out
+
+
+def _geometry_findings(calpha):
+    out = []
+    smooth, rough = calpha["smooth"]["levels"], calpha["perturbed"]["levels"]
+    for a, b in zip(smooth, rough):
+        ra, rb = np.asarray(a["entropy_rank"]), np.asarray(b["entropy_rank"])
+        diff = rb.mean() - ra.mean()
+        se = np.sqrt(ra.var(ddof=1) / ra.size + rb.var(ddof=1) / rb.size)
+        out.append(Finding(
+            f"entropy rank of grad D, perturbed minus smooth border, s={a['s']:.3g}",
+            "difference of means over held-out images, normal 95% interval", diff,
+            diff - 1.96 * se, diff + 1.96 * se,
+            conjecture="the perturbed border gives a slower eigenvalue decay", predicted_sign=1,
+            detail=f"{ra.size} + {rb.size} images; smooth {ra.mean():.3g}, perturbed "
+                   f"{rb.mean():.3g}"))
+    for name, res in calpha.items():
+        for lev in res["levels"]:
+            est, se = lev["gap_minus_excess"]
+            out.append(Finding(
+                f"Miyasawa gap minus excess error, {name}, s={lev['s']:.3g}",
+                "mean over held-out images of (best reference's error - (sigma^2/alpha) tr "
+                "grad D), normal 95% interval", est, est - 1.96 * se, est + 1.96 * se,
+                conjecture="the gap is a conservative certificate of the excess error",
+                predicted_sign=1,
+                detail=f"gap {lev['gap'][0]:.3g}, excess {lev['excess'][0]:.3g} over "
+                       f"{lev['best']}"))
+    return out
+
+
+def summarise(cell_results, config, outdir):
+    by_label = {r.label: r.result for r in cell_results}
+    digits = [by_label[f"digits N={n}"] for n in config["digits"]["n_values"]]
+    calpha = {v: by_label[f"C^alpha {v}"] for v in ("smooth", "perturbed")}
+    claims = _identity_claims(digits, calpha) + _wiener_claims(by_label["Wiener"])
+    rng = np.random.default_rng(config["seed"])
+    findings = (_r2_findings(digits, rng) + _figure2_findings(digits)
+                + _geometry_findings(calpha))
+    tables = [training_table(digits, calpha, config), r2_table(digits, rng),
+              pair_table(digits, {key: transition(digits, key) for key in ("memorised", "agree")}),
+              geometry_table(calpha),
+              miyasawa_table(calpha, by_label["Wiener"])]
+    figures = [r2_figure(digits, outdir), figure2_figure(digits, outdir),
+               figure5_figure(calpha, outdir), decay_figure(calpha, outdir)]
+    return Summary(claims, figures, tables, findings, captions=CAPTIONS)
+
+
+_NET_DIGITS = {"image_shape": [8, 8, 1], "channels": [32, 64], "blocks": 1, "padding": "zero",
+               "cond_width": 64, "data_scale": 0.55, "center": False}
+_NET_CALPHA = {"image_shape": [16, 16, 1], "channels": [16, 32, 32], "blocks": 1,
+               "padding": "zero", "cond_width": 64, "data_scale": 0.55, "center": False}
+
+
+def _train(steps, batch, eval_every):
+    return {"steps": steps, "batch": batch, "lr": 2e-3, "warmup": min(200, steps // 5),
+            "ema_decay": 0.998 if steps >= 1000 else 0.99, "s_min": 0.005, "s_max": 20.0,
+            "seed": 0, "eval_every": eval_every, "eval_levels": 8, "eval_size": 256,
+            "clip": 1.0}
+
+
+def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
+    path = {"s_start": 10.0, "s_end": 0.01, "steps": 12 if quick else 24}
+    return {
+        "seed": 2121,
+        "digits": {"n_values": n_values, "n_heldout": 397, "split_seed": 5,
+                   "net": _NET_DIGITS if not quick else {**_NET_DIGITS, "channels": [16, 32]},
+                   "train": _train(steps, 64, max(steps // 4, 1)), "path": path,
+                   "n_samples": samples, "gallery": 8,
+                   "r2": {"n_samples": r2_samples, "candidates": [1, 3, 5, 7],
+                          "n_calibration": 64}},
+        "calpha": {"size": 8 if quick else 16, "alpha": 1.0, "beta": 1.0, "data_seed": 11,
+                   "perturbed_noise": 1.0, "n_train": 256 if quick else 400, "n_heldout": 64,
+                   "net": ({**_NET_CALPHA, "image_shape": [8, 8, 1], "channels": [16, 32]}
+                           if quick else _NET_CALPHA),
+                   "train": _train(calpha_steps, 64, max(calpha_steps // 4, 1)),
+                   "levels": [0.05, 0.2, 0.8], "figure_level": 0.2, "n_eval": n_eval,
+                   "n_spectra": 8 if quick else 12, "candidates": [3, 5]},
+        "wiener": {"size": 8 if quick else 16, "alpha": 1.0, "beta": 1.0, "data_seed": 11,
+                   "n_cov": 400, "n": 2000 if quick else 4000, "levels": [0.05, 0.2, 0.8]},
+    }
+
+
+STUDY = Study(
+    name="trained_denoisers",
+    title="Trained denoisers against the closed forms, and their geometry",
+    description=__doc__.split("\n", 2)[2],
+    cells=cells,
+    summarise=summarise,
+    default=_config([4, 16, 96, 700], 2000, 2000, 128, 48, 32, quick=False),
+    quick=_config([8, 128], 300, 300, 64, 24, 24, quick=True),
+)
