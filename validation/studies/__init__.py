@@ -32,8 +32,8 @@ STUDIES = {
         stable_minima.STUDY,
         step_size_memorization.STUDY,
         scale.STUDY,
+        generalisation.STUDY,
         trained_denoisers.STUDY,
         audit.STUDY,
-        generalisation.STUDY,
     )
 }
