@@ -20,11 +20,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
-import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from numdiff._kernels.knn import CHUNK, merge_tile, refine
+from numdiff._kernels.threads import threads
 
 # Candidates beyond k recomputed exactly.
 EXTRA_CANDIDATES = 7
@@ -148,11 +148,6 @@ def rank(xc, keys, sq_norms, n_keep, shift=None):
     return (np.take_along_axis(values, kept, axis=1),
             np.take_along_axis(np.concatenate(list(cand_idx), axis=1), kept, axis=1),
             np.minimum(left_out.min(axis=0), dropped))
-
-
-def threads():
-    """Threads of the search: Numba's setting (``NUMBA_NUM_THREADS``)."""
-    return max(1, numba.get_num_threads())
 
 
 def in_threads(run, items):
