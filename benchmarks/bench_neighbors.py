@@ -15,9 +15,9 @@ The ratios are the other tool's median over numdiff's median (above 1: numdiff
 is faster), for the one-shot form and for the index's search alone. The last
 lines check the targets of the one-shot form: at least as fast as sklearn in
 every case, within 1.5x of FAISS at the largest ``d``; the load average of the
-machine is printed before and after (the runs share it with other work). ``agree`` counts queries whose nearest index equals the
-float64 brute-force answer of numdiff in every tool (FAISS's float32 may differ
-on near ties). ``--memory`` also runs the largest case once per tool in a fresh
+machine is printed before and after (the runs share it with other work).
+``agree`` counts queries whose nearest index equals the float64 brute-force
+answer of numdiff in every tool (FAISS's float32 may differ on near ties). ``--memory`` also runs the largest case once per tool in a fresh
 process and prints its peak resident memory over the data's size, against the
 target: the data twice plus one ranking tile per thread.
 
@@ -149,6 +149,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds")
     parser.add_argument("--memory", action="store_true", help="peak memory, largest case")
     parser.add_argument("--memory-only", action="store_true", help="only the peak memory")
+    parser.add_argument("--dims", type=int, nargs="*", help="only the cases of these d")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -156,6 +157,8 @@ def main():
         _peak_child(tool, *map(int, sizes))
         return
     cases = QUICK_CASES if args.quick else FULL_CASES
+    if args.dims:
+        cases = [case for case in cases if case[2] in args.dims]
     if args.memory_only:
         peak_memory(*cases[-1])
         return

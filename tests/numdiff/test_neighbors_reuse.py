@@ -35,7 +35,8 @@ def traced_peak(call):
 
 def tile_bytes(dim):
     """What one search may allocate per thread: a ranking tile and a block of keys."""
-    return ranking.threads() * (ranking.RANK_TILE + ranking.RANK_TILE // ranking.RANK_ROWS * dim) * 8
+    per_thread = ranking.RANK_TILE + ranking.RANK_TILE // ranking.RANK_ROWS * dim
+    return ranking.threads() * per_thread * 8
 
 
 @pytest.mark.parametrize("offset", [0.0, 1e3])
@@ -81,8 +82,8 @@ def test_audit_searches_are_the_one_shot_search():
     # rounding.
     np.testing.assert_allclose(res.nearest_distance, dist[:, 0], rtol=1e-12)
     np.testing.assert_allclose(res.second_distance, dist[:, 1], rtol=1e-12)
-    np.testing.assert_allclose(res.reference_distance, nd.nearest_neighbors(train, holdout)[1][:, 0],
-                               rtol=1e-12)
+    held_dist = nd.nearest_neighbors(train, holdout)[1][:, 0]
+    np.testing.assert_allclose(res.reference_distance, held_dist, rtol=1e-12)
     centred = train - train.mean(axis=0)
     index = TrainIndex(centred)
     rows = np.arange(0, 600, 7)
