@@ -2,9 +2,9 @@
 
 The direct kernels loop over groups of queries (scratch allocated once per group).
 Written with ``prange`` and ``parallel=True``, Numba's parallel lowering compiled
-each such loop body, and every function it inlines, a second time: a third to a
-half of the first call's compile time of a path (``benchmarks/bench_compile.py``,
-docs/numerics.md#first-call-compile-time). Here the kernel is serial over a range
+each such loop body, and every function it inlines, a second time: without it
+the first call of a path compiles in 21-42% less CPU time
+(``benchmarks/bench_compile.py``, docs/numerics.md#first-call-compile-time). Here the kernel is serial over a range
 of groups ``[lo, hi)`` and releases the GIL (``nogil``); :func:`run_groups` splits
 the groups evenly over the threads, as the static schedule of ``prange`` did. Each
 query is computed by the same code either way, so the results are those of a
