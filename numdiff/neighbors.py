@@ -3,9 +3,10 @@
 One implementation serves :meth:`numdiff.EmpiricalScore.nearest`, the
 memorisation metrics and the reference point of the score kernels.
 
-:class:`NeighborIndex` prepares the data once (for ``d > 16`` a centred copy and
-its squared norms, for ``d <= 16`` the transpose); :func:`nearest_neighbors` is
-the one-shot form. For ``d > 16`` the data are ranked by the expansion
+:class:`NeighborIndex` prepares the data once (for ``d > 16`` the centred keys
+in float32 and their squared norms, for ``d <= 16`` the transpose);
+:func:`nearest_neighbors` is the one-shot form. The score models and the audit
+keep an index over their training set. For ``d > 16`` the data are ranked by the expansion
 ``|y|^2 - 2 x.y`` from matrix-multiply tiles, the best ``k + 7`` of each query
 kept as the tiles stream by (:mod:`numdiff._kernels.knn`), recomputed as exact
 differences of the raw coordinates, and certified by the ranking's rounding
@@ -30,8 +31,8 @@ DIRECT_MAX_DIM = 16
 DIRECT_BLOCK = 512
 # Queries per thread task of the direct search.
 QUERY_BLOCK = 64
-# The one-shot search ranks in float32 (a float32 copy of the data first) from
-# this many queries on; fewer queries read the float64 data once instead.
+# Searches rank in float32 (a float32 copy of the data first, unless the index
+# holds one) from this many queries on; fewer queries read the float64 data once.
 FLOAT32_MIN_QUERIES = 64
 # Squared distances of coordinates beyond this (or below its inverse) leave the
 # float64 range; such queries are rescaled by an exact power of two.
@@ -46,9 +47,11 @@ class NeighborIndex:
     """Exact k-nearest-neighbour search among fixed data points (Euclidean).
 
     The work that does not depend on the queries is done once, here: for ``d > 16``
-    a centred copy of the data and its squared row norms (the data's size once
-    more), for ``d <= 16`` the transposed data. Distances are exact differences of
-    the raw coordinates in float64 (docs/numerics.md#nearest-neighbours).
+    the data centred about their mean (not copied when nearly centred already),
+    in float32 for the first ranking tier (half the data's size), and their
+    squared row norms; for ``d <= 16`` the transposed data. Distances are exact
+    differences of the raw coordinates in float64
+    (docs/numerics.md#nearest-neighbours).
 
     Parameters
     ----------
@@ -74,12 +77,11 @@ class NeighborIndex:
         data = as_points(data, None, "data")
         if data.shape[0] == 0 or data.shape[1] == 0:
             raise ValueError(f"data must be non-empty; got shape {data.shape}")
-        self._set(data)
-        self._float32 = True
-        self._prepare()
+        self._set(data, float32=True)
+        self._prepare(float32=True)
 
     @classmethod
-    def from_arrays(cls, data, *, data_t=None, centred=None, sq_norms=None):
+    def from_arrays(cls, data, *, data_t=None, centred=None, sq_norms=None, float32=False):
         """An index over arrays the caller already holds, without copying them.
 
         Parameters
@@ -93,35 +95,53 @@ class NeighborIndex:
             centred itself), C-contiguous (used for ``d > 16``).
         sq_norms : ndarray, shape (N,), optional
             Squared row norms of ``centred``; required with it.
+        float32 : bool, optional
+            Whether searches of at least ``FLOAT32_MIN_QUERIES`` queries rank in
+            float32 first: the float32 keys (half the data's size) are then built
+            on the first such search and kept. Default False.
 
         Returns
         -------
         NeighborIndex
-            Missing pieces are built on first use.
+            Missing pieces are built on first use, and kept.
         """
         if (centred is None) != (sq_norms is None):
             raise ValueError("centred and sq_norms must be given together")
         index = cls.__new__(cls)
-        index._set(data, data_t, centred, sq_norms)
+        index._set(data, data_t, centred, sq_norms, float32=float32)
         return index
 
-    def _set(self, data, data_t=None, centred=None, sq_norms=None):
+    def _set(self, data, data_t=None, centred=None, sq_norms=None, *, float32):
         self.data = data
         self.n_data, self.dim = data.shape
         self._data_t, self._centred, self._sq_norms = data_t, centred, sq_norms
         # The float32 keys of the first ranking tier; the shift of the keys.
         self._keys_32 = None
         self._shift = None if centred is None else data[0] - centred[0]
-        self._float32 = False
+        self._float32 = float32
         self._top = None
 
-    def _prepare(self):
+    def _prepare(self, float32):
+        """Build what a search needs and the index does not hold yet; ``float32``:
+        the float32 keys too."""
         if self.dim <= DIRECT_MAX_DIM:
             if self._data_t is None:
                 self._data_t = np.ascontiguousarray(self.data.T)
             return
-        if self._shift is not None:
-            return
+        if self._shift is None:
+            self._centre(float32)
+        if float32 and self._keys_32 is None:
+            # From the centred copy where there is one, else centred block by block.
+            source = self.data if self._centred is None else self._centred
+            shift = None if self._centred is not None else self._shift
+            self._keys_32 = np.empty(self.data.shape, np.float32)
+            for lo in range(0, self.n_data, CHUNK):
+                block = source[lo : lo + CHUNK]
+                self._keys_32[lo : lo + CHUNK] = block if shift is None else block - shift
+
+    def _centre(self, float32):
+        """Choose the shift of the keys and form their squared norms (and, for data
+        far off centre, the centred copy or, with ``float32``, the float32 keys)."""
         mean = self.data.mean(axis=0)
         with np.errstate(over="ignore"):
             sq_norms = np.einsum("ij,ij->i", self.data, self.data)
@@ -131,9 +151,7 @@ class NeighborIndex:
         if not off_centre > CENTRING_SKIP * radius:
             # Nearly centred already: the raw data serve as the centred keys.
             self._shift, self._centred, self._sq_norms = np.zeros(self.dim), self.data, sq_norms
-            if self._float32:
-                self._keys_32 = self.data.astype(np.float32)
-        elif self._float32:
+        elif float32:
             # float32 keys only (half the data's size); the float64 tier centres its
             # tiles as they go.
             self._shift, self._keys_32 = mean, np.empty(self.data.shape, np.float32)
@@ -193,7 +211,10 @@ class NeighborIndex:
         dist : ndarray, shape (M, k)
             As for :meth:`nearest`.
         """
-        self._prepare()
+        # A few queries read the float64 data once instead of converting them.
+        float32 = self._float32 and (self._keys_32 is not None
+                                     or x.shape[0] >= FLOAT32_MIN_QUERIES)
+        self._prepare(float32)
         scale = self._query_scales(x)
         plain = scale == 1.0
         idx = np.empty((x.shape[0], k), dtype=np.int64)
@@ -204,7 +225,8 @@ class NeighborIndex:
             rows = np.flatnonzero(plain)
             sub = x[rows] if rows.size < x.shape[0] else x
             idx[rows], dist[rows], exact = certified_search(
-                self.data, sub, k, self._sq_norms, self._shift, self._centred, self._keys_32)
+                self.data, sub, k, self._sq_norms, self._shift, self._centred,
+                self._keys_32 if float32 else None)
             plain[rows[~exact]] = False
         rows = np.flatnonzero(~plain)
         if rows.size:
@@ -292,8 +314,7 @@ def nearest_neighbors(data, x, k=1):
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"data must be non-empty; got shape {data.shape}")
     x = as_points(x, data.shape[1], "x")
-    index = NeighborIndex.from_arrays(data)
-    index._float32 = x.shape[0] >= FLOAT32_MIN_QUERIES
+    index = NeighborIndex.from_arrays(data, float32=True)
     return index.search(x, as_count(k, "k", 1, index.n_data))
 
 

@@ -44,6 +44,7 @@ from numdiff._kernels.exact import residual
 from numdiff._kernels.jit import jit, jit_parallel
 from numdiff._kernels.minmax import fast_max
 from numdiff._kernels.reference import largest_logit, nearest_scaled, relative_logits
+from numdiff._kernels.threads import run_groups
 from numdiff._kernels.vexp import exp_flushed, exp_shifted_sum
 
 QUERY_GROUP = 16
@@ -56,7 +57,6 @@ LOGIT_CAP = 1.0
 _BIGGEST = np.finfo(np.float64).max
 
 
-@jit_parallel
 def mixture_moments_direct(x, alpha, scale, coef, data, data_t, refs, block, denoised, logsum, u2,
                            resid):
     """Fill ``denoised (M, d)``, ``logsum (M,)`` (``log sum exp e_k``, relative to
@@ -66,11 +66,19 @@ def mixture_moments_direct(x, alpha, scale, coef, data, data_t, refs, block, den
     docstring, one per query; ``refs (M,)`` the nearest points
     (:func:`numdiff._kernels.sweep.nearest_references`).
     """
-    n_query, dim = x.shape
     # Queries go to threads in groups so that scratch is allocated once per
     # group: per-query allocation dominated at small N (76 ns per pair at N = 4).
-    n_groups = (n_query + QUERY_GROUP - 1) // QUERY_GROUP
-    for g in prange(n_groups):
+    n_groups = (x.shape[0] + QUERY_GROUP - 1) // QUERY_GROUP
+    run_groups(_moments_groups, n_groups, x.shape[0] * data.shape[0], x, alpha, scale, coef,
+               data, data_t, refs, block, denoised, logsum, u2, resid)
+
+
+@jit
+def _moments_groups(lo, hi, x, alpha, scale, coef, data, data_t, refs, block, denoised, logsum,
+                    u2, resid):
+    """:func:`mixture_moments_direct` for the query groups ``lo .. hi - 1``."""
+    n_query, dim = x.shape
+    for g in range(lo, hi):
         buf = np.empty(block)
         u = np.empty(dim)
         acc = np.empty(dim)

@@ -20,19 +20,23 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
-import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from numdiff._kernels.knn import CHUNK, merge_tile, refine
+from numdiff._kernels.threads import threads
 
 # Candidates beyond k recomputed exactly.
 EXTRA_CANDIDATES = 7
 # Entries of one ranking tile (queries x data points), per thread: merged while it
-# is in the core's L2 cache (benchmarks/bench_neighbors.py).
-RANK_TILE = 1 << 17
+# is in the core's L2 cache. 512 x 512 against the 128 x 1024 it was: fewer,
+# larger matrix multiplies (each packs its data block once per 512 queries, not
+# 128); the index's search took 0.64-0.79x the time at d = 3072 (N = 5e4, M =
+# 1000) and 0.57-0.76x at d = 64 (N = 1e5, M = 5000), two interleaved runs each on
+# the loaded 2-core host, 1 MiB L2 per core.
+RANK_TILE = 1 << 18
 # Queries per ranking tile, at most.
-RANK_ROWS = 128
+RANK_ROWS = 512
 # Queries per thread task of the exact recomputation.
 QUERY_BLOCK = 64
 # Ranking values beyond these could overflow in a tile: such rows skip that tier.
@@ -148,11 +152,6 @@ def rank(xc, keys, sq_norms, n_keep, shift=None):
     return (np.take_along_axis(values, kept, axis=1),
             np.take_along_axis(np.concatenate(list(cand_idx), axis=1), kept, axis=1),
             np.minimum(left_out.min(axis=0), dropped))
-
-
-def threads():
-    """Threads of the search: Numba's setting (``NUMBA_NUM_THREADS``)."""
-    return max(1, numba.get_num_threads())
 
 
 def in_threads(run, items):

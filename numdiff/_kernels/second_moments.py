@@ -34,7 +34,6 @@ rounding (``eps |x_r|``) is the very cancellation these kernels avoid.
 """
 
 import numpy as np
-from numba import prange
 
 from numdiff._kernels.direct import (
     block_logits,
@@ -42,8 +41,9 @@ from numdiff._kernels.direct import (
     offset_sums,
     residual_at,
 )
-from numdiff._kernels.jit import jit, jit_exact, jit_parallel
+from numdiff._kernels.jit import jit, jit_exact
 from numdiff._kernels.reference import largest_logit
+from numdiff._kernels.threads import run_groups
 from numdiff._kernels.vexp import exp_shifted_sum
 
 QUERY_GROUP = 16
@@ -60,7 +60,6 @@ def _diff(a, b):
     return a - b
 
 
-@jit_parallel
 def centred_moments_direct(x, alpha, scale, coef, data, data_t, refs, block, v, mode, trace, vec,
                            mat):
     """Centred posterior second moments, by direct differences.
@@ -87,9 +86,17 @@ def centred_moments_direct(x, alpha, scale, coef, data, data_t, refs, block, v, 
     mat : ndarray, shape (M, d, d) or (1, d, d)
         Out in ``MODE_MATRIX``: ``Cov_w``.
     """
+    n_groups = (x.shape[0] + QUERY_GROUP - 1) // QUERY_GROUP
+    run_groups(_centred_groups, n_groups, x.shape[0] * data.shape[0], x, alpha, scale, coef,
+               data, data_t, refs, block, v, mode, trace, vec, mat)
+
+
+@jit
+def _centred_groups(lo, hi, x, alpha, scale, coef, data, data_t, refs, block, v, mode, trace,
+                    vec, mat):
+    """:func:`centred_moments_direct` for the query groups ``lo .. hi - 1``."""
     n_query, dim = x.shape
-    n_groups = (n_query + QUERY_GROUP - 1) // QUERY_GROUP
-    for g in prange(n_groups):
+    for g in range(lo, hi):
         buf = np.empty(block)
         proj = np.empty(block)
         u = np.empty(dim)
@@ -137,16 +144,17 @@ def _merge_query(
 ):
     """:func:`_merge_centred` unshifted, or with a running maximum when a logit
     exceeds ``LOGIT_CAP``."""
-    run_max, run_sum, m2 = _merge_centred(
-        ref, u, a_s, coef, data, data_t, v, mode, True, buf, proj, mean, mean_b, delta, acc,
-        acc_b, cov, cov_b,
-    )
-    if run_sum < 0.0:
+    # One call site with a variable flag: a literal True and a literal False would
+    # each compile their own specialisation of _merge_centred.
+    capped = True
+    while True:
         run_max, run_sum, m2 = _merge_centred(
-            ref, u, a_s, coef, data, data_t, v, mode, False, buf, proj, mean, mean_b, delta,
+            ref, u, a_s, coef, data, data_t, v, mode, capped, buf, proj, mean, mean_b, delta,
             acc, acc_b, cov, cov_b,
         )
-    return run_max, run_sum, m2
+        if run_sum >= 0.0 or not capped:
+            return run_max, run_sum, m2
+        capped = False
 
 
 @jit

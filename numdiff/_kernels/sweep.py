@@ -22,11 +22,11 @@ point that could win or tie is skipped.
 """
 
 import numpy as np
-from numba import prange
 
 from numdiff._kernels.direct import QUERY_GROUP
-from numdiff._kernels.jit import jit, jit_parallel
+from numdiff._kernels.jit import jit
 from numdiff._kernels.reference import nearest_scaled, scaled_sq_distances
+from numdiff._kernels.threads import run_groups
 
 # Where the sweep pays off: the band of candidates is thin in low dimension, and
 # the sort and the per-query set-up pay from a few thousand points. Measured per
@@ -49,7 +49,6 @@ def sweep_order(data):
     return order, np.ascontiguousarray(data[order].T)
 
 
-@jit_parallel
 def nearest_references(x, alpha, scale, data_t, order, sorted_t, block, refs):
     """Fill ``refs (M,)`` with the index of the data point nearest to each ``x[m] /
     alpha[m]``, by the rounded squared distances of ``scale[m] x[m] - scale[m]
@@ -58,10 +57,17 @@ def nearest_references(x, alpha, scale, data_t, order, sorted_t, block, refs):
     ``order`` and ``sorted_t`` from :func:`sweep_order`, or empty (shapes ``(0,)``
     and ``(d, 0)``) for a scan of ``data_t (d, N)`` in blocks of ``block``.
     """
-    n_query, dim = x.shape
     # Queries in groups, scratch allocated once per group (as in the direct kernels).
-    n_groups = (n_query + QUERY_GROUP - 1) // QUERY_GROUP
-    for g in prange(n_groups):
+    n_groups = (x.shape[0] + QUERY_GROUP - 1) // QUERY_GROUP
+    run_groups(_references_groups, n_groups, x.shape[0] * data_t.shape[1], x, alpha, scale,
+               data_t, order, sorted_t, block, refs)
+
+
+@jit
+def _references_groups(lo, hi, x, alpha, scale, data_t, order, sorted_t, block, refs):
+    """:func:`nearest_references` for the query groups ``lo .. hi - 1``."""
+    n_query, dim = x.shape
+    for g in range(lo, hi):
         sx = np.empty(dim)
         buf = np.empty(CHUNK_MAX if order.shape[0] > 0 else block)
         for m in range(g * QUERY_GROUP, min(n_query, (g + 1) * QUERY_GROUP)):

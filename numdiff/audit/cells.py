@@ -66,32 +66,35 @@ def partition(train, queries, n_cells, seed, n_init=10, max_points=20000):
     return km.predict(train), [km.predict(q) for q in queries]
 
 
-def cell_nearest_distance(train, train_cell, x, x_cell):
+def cell_nearest_distance(train, train_cell, queries):
     """Distance of each point to the nearest training point of its own cell.
 
     Parameters
     ----------
     train : ndarray, shape (N, d)
-        Training points (C-contiguous float64, centred like ``x``).
+        Training points (C-contiguous float64, centred like the queries).
     train_cell : ndarray of int, shape (N,)
-    x : ndarray, shape (M, d)
-    x_cell : ndarray of int, shape (M,)
+    queries : list of (ndarray, shape (M_i, d), ndarray of int, shape (M_i,))
+        Sets of points and their cells; each cell's training points are prepared
+        once for all the sets.
 
     Returns
     -------
-    ndarray, shape (M,)
+    list of ndarray, shapes (M_i,)
         ``inf`` for a point whose cell holds no training point (k-means cells
         always hold one; the case is kept defined for any labels).
     """
-    out = np.full(x.shape[0], np.inf)
-    for c in np.unique(x_cell):
+    out = [np.full(x.shape[0], np.inf) for x, _ in queries]
+    for c in np.unique(np.concatenate([x_cell for _, x_cell in queries])):
         members = train_cell == c
         if not members.any():
             continue
-        rows = np.flatnonzero(x_cell == c)
         # One cell's training points at a time: the copy is a cell, not the set.
-        index = TrainIndex(np.ascontiguousarray(train[members]))
-        out[rows] = index.query(np.ascontiguousarray(x[rows]), 1, progress=False)[1][:, 0]
+        index = TrainIndex(np.ascontiguousarray(train[members]), centred=False)
+        for (x, x_cell), dist in zip(queries, out, strict=True):
+            rows = np.flatnonzero(x_cell == c)
+            if rows.size:
+                dist[rows] = index.query(np.ascontiguousarray(x[rows]), 1, progress=False)[1][:, 0]
     return out
 
 
@@ -122,10 +125,11 @@ def c_t_both(train, x, holdout, gen_dist, held_dist, n_cells, seed, *, n_init=10
     """
     train_cell, (gen_cell, held_cell) = partition(train, [x, holdout], n_cells, seed, n_init,
                                                   max_points)
+    gen_cell_dist, held_cell_dist = cell_nearest_distance(
+        train, train_cell, [(x, gen_cell), (holdout, held_cell)])
     by_distance = {
         "train": c_t_test(gen_dist, gen_cell, held_dist, held_cell, n_cells, min_generated),
-        "cell": c_t_test(cell_nearest_distance(train, train_cell, x, gen_cell), gen_cell,
-                         cell_nearest_distance(train, train_cell, holdout, held_cell),
-                         held_cell, n_cells, min_generated, continuity_correction=True),
+        "cell": c_t_test(gen_cell_dist, gen_cell, held_cell_dist, held_cell, n_cells,
+                         min_generated, continuity_correction=True),
     }
     return by_distance, {"train": train_cell, "samples": gen_cell, "holdout": held_cell}

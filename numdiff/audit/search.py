@@ -1,20 +1,22 @@
 """Exact nearest training points of many queries, in bounded memory.
 
-The search is numdiff's own (:mod:`numdiff.neighbors`): for ``d > 16`` the
-candidates are ranked by a matrix multiply on centred data and the best
-``k + 7`` recomputed as exact differences; a query whose ranking the rounding
-bound cannot certify, or whose coordinates need rescaling, takes the direct
-search. :class:`TrainIndex` keeps what that search needs between query chunks
-so that nothing of the size of the training set is built per chunk:
+The search is numdiff's own (:class:`numdiff.NeighborIndex`): for ``d > 16`` the
+candidates are ranked by a matrix multiply on centred data (in float32 first,
+then float64 for the queries the float32 rounding bound cannot certify) and the
+best ``k + 7`` recomputed as exact differences; a query whose ranking neither
+bound certifies, or whose coordinates need rescaling, takes the direct search.
+:class:`TrainIndex` holds one index over the training set for all the audit's
+searches (the samples, the held-out points, the leave-one-out pass), so that
+nothing of the size of the training set is built per chunk or per search:
 
-* the training set is centred *in place* (distances do not change) and serves
-  as its own centred copy, so the only array of its size is the one the caller
-  passed;
-* the transpose that the direct search needs is built only if a query falls
-  back to it (for ``d > 16``; in ``d <= 16`` it is small).
+* the training set is centred *in place* by the caller (distances do not
+  change) and serves as its own centred copy;
+* the float32 keys of the first ranking tier (half the training set's size)
+  are built on the first chunk and kept;
+* the transpose that the direct search needs in ``d <= 16`` is built once.
 
-Peak memory is then the training set plus ``O(N)`` per chunk (the ranking
-tile of ``numdiff.neighbors`` holds about ``2^22`` numbers).
+Peak memory is then the training set, half of it again in float32, and ``O(N)``
+per chunk (the ranking tiles of ``numdiff._kernels.ranking``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import sys
 
 import numpy as np
 
-from numdiff.neighbors import DIRECT_MAX_DIM, SAFE_MAGNITUDE, _knn_blas, knn
+from numdiff.neighbors import NeighborIndex
 
 __all__ = ["TrainIndex"]
 
@@ -32,51 +34,31 @@ CHUNK = 1024
 
 
 class TrainIndex:
-    """Exact ``k``-nearest-neighbour search among centred training points.
+    """Exact ``k``-nearest-neighbour search among training points.
 
     Parameters
     ----------
     train : ndarray, shape (N, d)
-        C-contiguous float64 training points, already centred (the caller
-        subtracts the training mean from every set). Not copied: it must not be
+        C-contiguous float64 training points. Not copied: it must not be
         modified while the index is used.
+    centred : bool, optional
+        True (default): the caller has centred ``train`` (it subtracts the
+        training mean from every set), which then serves as its own centred
+        copy. False: the index chooses the centring itself (a subset of the
+        training set, e.g. one k-means cell).
     """
 
-    def __init__(self, train):
+    def __init__(self, train, *, centred=True):
         if train.dtype != np.float64 or not train.flags.c_contiguous or train.ndim != 2:
             raise ValueError("train must be a C-contiguous float64 array of shape (N, d)")
         self.data = train
-        self.sq_norms = np.einsum("ij,ij->i", train, train)
-        self.top = float(np.sqrt(self.sq_norms.max(initial=0.0)))
-        self._data_t = None
-
-    @property
-    def data_t(self):
-        """The transposed training set, built on first use."""
-        if self._data_t is None:
-            self._data_t = np.ascontiguousarray(self.data.T)
-        return self._data_t
+        arrays = {}
+        if centred:
+            arrays = {"centred": train, "sq_norms": np.einsum("ij,ij->i", train, train)}
+        self.index = NeighborIndex.from_arrays(train, float32=True, **arrays)
 
     def _chunk(self, x, k):
-        dim = self.data.shape[1]
-        if dim <= DIRECT_MAX_DIM:
-            return knn(self.data, x, k, data_t=self.data_t)
-        idx = np.empty((x.shape[0], k), dtype=np.int64)
-        dist = np.empty((x.shape[0], k))
-        query_top = np.abs(x).max(axis=1, initial=0.0)
-        # Rows that numdiff rescales by a power of two: leave them to its full search.
-        plain = query_top <= SAFE_MAGNITUDE
-        if 0.0 < max(self.top, query_top.max(initial=0.0)) < 1.0 / SAFE_MAGNITUDE:
-            plain[:] = False
-        if plain.any():
-            i, d, exact = _knn_blas(self.data, self.data, x[plain], k, self.sq_norms)
-            idx[plain], dist[plain] = i, d
-            plain[np.flatnonzero(plain)[~exact]] = False
-        rows = np.flatnonzero(~plain)
-        if rows.size:
-            idx[rows], dist[rows] = knn(self.data, x[rows], k, data_t=self.data_t,
-                                        centred=self.data, sq_norms=self.sq_norms)
-        return idx, dist
+        return self.index.search(np.ascontiguousarray(x, dtype=np.float64), k)
 
     def query(self, x, k=2, *, chunk=CHUNK, progress=None, desc="nearest"):
         """The ``k`` nearest training points of each query.

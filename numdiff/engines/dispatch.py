@@ -16,7 +16,6 @@ from numdiff.engines import limits
 from numdiff.engines.blas import BlasEngine
 from numdiff.engines.direct import DirectEngine
 from numdiff.engines.results import Centred, Moments, TopWeights
-from numdiff.neighbors import knn
 
 
 class Dispatcher:
@@ -111,5 +110,4 @@ class Dispatcher:
         return TopWeights(np.concatenate(idx_out).astype(np.int64), np.concatenate(w_out))
 
     def _nearest_dense(self, x, k):
-        keys = self.keys
-        return knn(keys.data, x, k, keys.data_t, keys.centred, keys.sq_norms)
+        return self.keys.neighbors.search(x, k)

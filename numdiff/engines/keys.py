@@ -6,6 +6,7 @@ import numpy as np
 
 from numdiff._kernels.sweep import SWEEP_MAX_DIM, SWEEP_MIN_POINTS, nearest_references, sweep_order
 from numdiff.engines import limits
+from numdiff.neighbors import NeighborIndex
 
 
 def query_scales(x, alpha, sigma2, absmax):
@@ -81,6 +82,18 @@ class KeySet:
         # The pruned engine's index and bounding box (numdiff/pruned), built on first use.
         self.pruned_index = None
         self.pruned_box = None
+        self._neighbors = None
+
+    @property
+    def neighbors(self):
+        """The exact nearest-neighbour search over the keys (:class:`NeighborIndex`
+        on the arrays above, with its float32 keys built on the first search of
+        many queries), built on first use and kept."""
+        if self._neighbors is None:
+            self._neighbors = NeighborIndex.from_arrays(
+                self.data, data_t=self.data_t, centred=self.centred, sq_norms=self.sq_norms,
+                float32=True)
+        return self._neighbors
 
     def scales(self, x, alpha, sigma2):
         """:func:`query_scales` of ``x`` for these keys."""

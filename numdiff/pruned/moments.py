@@ -16,10 +16,10 @@ falls short of the largest logit by more than the float range).
 """
 
 import numpy as np
-from numba import prange
 
 from numdiff._kernels.direct import _BIGGEST, capped_run, running_run
-from numdiff._kernels.jit import jit, jit_parallel
+from numdiff._kernels.jit import jit
+from numdiff._kernels.threads import run_groups
 from numdiff.pruned.plan import REJECTED, plan_query, plan_scratch
 
 # Queries per parallel task: scratch is allocated once per group, and the group's
@@ -76,7 +76,6 @@ def merge_running(ref, u, a_s, coef, points, points_t, leaf_start, kept, n_kept,
     return run_max, run_sum
 
 
-@jit_parallel
 def pruned_moments(
     x, alpha, scale, coef, k_s, order, first, tree, levels, max_points, block,
     denoised, logsum, u2, resid, taken,
@@ -105,12 +104,21 @@ def pruned_moments(
         Filled where taken, as by ``mixture_moments_direct``.
     taken : ndarray of bool, shape (M,)
     """
+    n_groups = (order.shape[0] + QUERY_GROUP - 1) // QUERY_GROUP
+    pairs = order.shape[0] * min(max_points, tree.points.shape[0])
+    run_groups(_pruned_groups, n_groups, pairs, x, alpha, scale, coef, k_s, order, first, tree,
+               levels, max_points, block, denoised, logsum, u2, resid, taken)
+
+
+@jit
+def _pruned_groups(lo, hi, x, alpha, scale, coef, k_s, order, first, tree, levels, max_points,
+                   block, denoised, logsum, u2, resid, taken):
+    """:func:`pruned_moments` for the query groups ``lo .. hi - 1`` (of ``order``)."""
     dim = x.shape[1]
     points, points_t, leaf_start = tree.points, tree.points_t, tree.leaf_start
     n_leaves = tree.leaf_weight.shape[0]
     n_order = order.shape[0]
-    n_groups = (n_order + QUERY_GROUP - 1) // QUERY_GROUP
-    for g in prange(n_groups):
+    for g in range(lo, hi):
         scratch = plan_scratch(dim, n_leaves, block)
         u, kept, buf = scratch[0], scratch[4], scratch[12]
         sx = np.empty(dim)

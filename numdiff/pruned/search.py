@@ -114,8 +114,10 @@ def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_c
     child = tree.child
     if child.shape[0] == 0:
         if skip_leaf != 0:
-            scan_leaf(sx, a_s, tree.points_t, tree.perm, 0, tree.leaf_start[1], buf, best,
-                      best_sq)
+            # leaf_start[0] (= 0), not a literal 0: that would compile another
+            # specialisation of scan_leaf.
+            scan_leaf(sx, a_s, tree.points_t, tree.perm, tree.leaf_start[0], tree.leaf_start[1],
+                      buf, best, best_sq)
         return True
     n = _push(heap_b, heap_code, 0, 0.0, 0)
     effort = 0.0

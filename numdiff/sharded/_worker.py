@@ -16,7 +16,6 @@ from numdiff.engines import limits
 from numdiff.engines.dispatch import Dispatcher
 from numdiff.engines.keys import KeySet
 from numdiff.engines.limits import check_magnitude
-from numdiff.neighbors import knn
 from numdiff.sharded._kernel import reference_moments
 
 
@@ -132,8 +131,7 @@ def moments_absolute(shard, x, alpha, sigma2):
 def nearest_in_shard(shard, x, k):
     """The ``min(k, n)`` nearest points of the shard: local ``idx (M, k')`` and
     ``dist (M, k')``, sorted."""
-    s = shard.keys
-    return knn(s.data, x, min(k, s.n_data), s.data_t, s.centred, s.sq_norms)
+    return shard.keys.neighbors.search(x, min(k, shard.keys.n_data))
 
 
 def take_rows(shard, idx):
