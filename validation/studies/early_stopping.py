@@ -307,7 +307,8 @@ def _figure(init, disc, config, outdir):
     handles, labels = axes[0][0].get_legend_handles_labels()
     handles.append(key_handle(ls="--", marker="x", alpha=0.7))
     labels.append("its null level (exact samples)")
-    figure_legend(fig, handles, labels, ncols=3)
+    # As many columns as panels (at most 3): a one-panel figure is too narrow for three.
+    figure_legend(fig, handles, labels, ncols=min(3, len(dims)))
     return save_figure(fig, outdir, "early_stopping")
 
 
