@@ -95,9 +95,33 @@ def collapse_time(N, d, schedule, data_var=1.0):
     """
     schedule_like(schedule)
     target = collapse_snr(N, d, data_var)
-    t_max = float(getattr(schedule, "t_max", np.inf))
     if target == 0.0:
         return float(np.inf)
+    return snr_crossing_time(schedule, target)
+
+
+def snr_crossing_time(schedule, target):
+    """The time at which ``alpha_t^2 / sigma_t^2`` falls to ``target > 0``.
+
+    The SNR of a forward schedule decreases in ``t`` (from ``+inf`` at ``t = 0``),
+    so the root is unique; it is bracketed by doubling / halving from ``t = 1``
+    and found with Brent's method on ``alpha^2 - target sigma^2`` (a difference,
+    so nothing overflows or underflows as ``alpha -> 0``).
+
+    Parameters
+    ----------
+    schedule : object
+        Offers ``alpha(t)`` and ``sigma2(t)``; an attribute ``t_max`` bounds the
+        search if present.
+    target : float
+
+    Returns
+    -------
+    float
+        ``inf`` if the SNR stays above ``target`` on the whole domain, ``0.0`` if it
+        is below it already at ``t = 1e-300``.
+    """
+    t_max = float(getattr(schedule, "t_max", np.inf))
 
     def excess(t):
         alpha, sigma2 = schedule_at(schedule, t)

@@ -30,9 +30,9 @@ centre is exactly the data law, so the criterion is then exact: the curvature of
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
 
-from theory._validate import data_matrix, real_scalar, schedule_at, schedule_like
+from theory._validate import data_matrix, real_scalar, schedule_like
+from theory.memorization import snr_crossing_time
 
 __all__ = [
     "speciation_eigenvalue",
@@ -40,9 +40,6 @@ __all__ = [
     "speciation_time",
     "speciation_time_ou",
 ]
-
-_T_START = 1.0
-_T_FLOOR = 1e-300
 
 
 def speciation_eigenvalue(data):
@@ -112,7 +109,7 @@ def speciation_time(eigenvalue, schedule):
 
     The SNR of a forward schedule decreases in ``t`` from ``+inf``, so the root is
     unique; it is bracketed by doubling / halving from ``t = 1`` and found with
-    Brent's method on the difference ``alpha^2 Lambda - sigma^2``.
+    Brent's method (:func:`theory.memorization.snr_crossing_time`).
 
     Parameters
     ----------
@@ -130,20 +127,5 @@ def speciation_time(eigenvalue, schedule):
     """
     eigenvalue = real_scalar(eigenvalue, "eigenvalue", positive=True)
     schedule_like(schedule)
-    t_max = float(getattr(schedule, "t_max", np.inf))
-
-    def excess(t):
-        alpha, sigma2 = schedule_at(schedule, t)
-        return alpha * alpha * eigenvalue - sigma2
-
-    hi = min(_T_START, t_max)
-    while excess(hi) > 0.0:
-        if hi >= t_max:
-            return float(np.inf)
-        hi = min(2.0 * hi, t_max)
-    lo = hi
-    while excess(lo) <= 0.0:
-        if lo < _T_FLOOR:
-            return 0.0
-        lo *= 0.5
-    return float(brentq(excess, lo, hi, xtol=_T_FLOOR, rtol=4.0 * np.finfo(float).eps))
+    # alpha^2 Lambda = sigma^2 is the SNR 1 / Lambda.
+    return snr_crossing_time(schedule, 1.0 / eigenvalue)
