@@ -17,14 +17,10 @@ docs/numerics.md#nearest-neighbours gives the bounds.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from numdiff._kernels.knn import CHUNK, merge_tile, refine
-from numdiff._kernels.threads import threads
+from numdiff._kernels.threads import in_threads, threads
 
 # Candidates beyond k recomputed exactly.
 EXTRA_CANDIDATES = 7
@@ -152,21 +148,3 @@ def rank(xc, keys, sq_norms, n_keep, shift=None):
     return (np.take_along_axis(values, kept, axis=1),
             np.take_along_axis(np.concatenate(list(cand_idx), axis=1), kept, axis=1),
             np.minimum(left_out.min(axis=0), dropped))
-
-
-def in_threads(run, items):
-    """``run(item)`` for each item, on up to :func:`threads` threads (the kernels
-    release the GIL) with single-threaded BLAS meanwhile."""
-    workers = min(threads(), len(items))
-    if workers <= 1:
-        for item in items:
-            run(item)
-        return
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, items))
-
-
-@cache
-def _blas_controller():
-    """One scan of the loaded BLAS libraries, kept (a scan per call costs 0.5 ms)."""
-    return ThreadpoolController()

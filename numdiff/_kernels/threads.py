@@ -16,10 +16,12 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from itertools import pairwise
 
 import numba
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 # Below this many (query, data point) pairs a call runs on the calling thread: a
 # hand-over to the pool costs about 20 us, a pair about 1 ns.
@@ -83,3 +85,21 @@ def _forget_pool():
 
 
 os.register_at_fork(after_in_child=_forget_pool)
+
+
+def in_threads(run, items):
+    """``run(item)`` for each item, on up to :func:`threads` threads (the kernels
+    release the GIL) with single-threaded BLAS meanwhile."""
+    workers = min(threads(), len(items))
+    if workers <= 1:
+        for item in items:
+            run(item)
+        return
+    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, items))
+
+
+@cache
+def _blas_controller():
+    """One scan of the loaded BLAS libraries, kept (a scan per call costs 0.5 ms)."""
+    return ThreadpoolController()

@@ -11,40 +11,23 @@ one block overlap the exponentials of another.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-
-import numba
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from numdiff._kernels.exact import residual_rows
 from numdiff._kernels.second_moments import MODE_TRACE, MODE_VECTOR, tile_centred
+from numdiff._kernels.threads import in_threads
 from numdiff._kernels.tiles import tile_weights
 from numdiff.engines import limits
 from numdiff.engines.merge import Summary, combine
 from numdiff.neighbors import knn
 
 
-@cache
-def _blas_controller():
-    """One scan of the loaded BLAS libraries (0.47 ms per ``threadpool_limits`` call
-    against 0.02 ms per ``limit`` of a kept controller: sampling calls often)."""
-    return ThreadpoolController()
-
-
 def run_row_blocks(rows, run):
     """``run(block)`` for each block of ``TILE_ROWS`` of ``rows``, on Numba's thread
     count of workers with single-threaded BLAS (memory ``O(workers * TILE_ROWS *
     (TILE_COLS + d))``)."""
-    blocks = [rows[lo : lo + limits.TILE_ROWS] for lo in range(0, rows.size, limits.TILE_ROWS)]
-    workers = min(numba.get_num_threads(), len(blocks))
-    if workers <= 1:
-        for block in blocks:
-            run(block)
-        return
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, blocks))
+    in_threads(run, [rows[lo : lo + limits.TILE_ROWS]
+                     for lo in range(0, rows.size, limits.TILE_ROWS)])
 
 
 class BlasEngine:
