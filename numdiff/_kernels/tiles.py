@@ -12,7 +12,10 @@ and passes the nearest data point ``x_r``: the row's logits are then taken
 relative to ``r`` and every entry within ``window`` (per row: a margin plus the
 row's rounding bound, so that no entry near the top is missed) of it is recomputed by
 direct differences of the raw data (``block_data``, not centred: ``x_k - x_r``
-is exact for close points), as in :mod:`numdiff._kernels.direct`.
+is exact for close points), as in :mod:`numdiff._kernels.direct`. Keys with
+multiplicities (``log_counts`` not empty) add ``log c_k`` to every logit after
+that; the caller widens ``window`` by the largest log count, so that a key left
+with its BLAS logit still weighs below ``e^-REFINE_WINDOW`` of the top.
 
 The kernel is serial on purpose: it runs between two BLAS calls, and a parallel
 region there fights BLAS's own (spinning) threads for the cores; measured 5x
@@ -29,7 +32,7 @@ from numdiff._kernels.vexp import exp_shifted_sum
 @jit
 def tile_weights(
     tile, alpha, sigma2, sq_norms, refine, ref_logit, ref_point, u, block_data, window,
-    block_max, block_sum, block_shift,
+    log_counts, block_max, block_sum, block_shift,
 ):
     """Turn ``tile (Mq, Nb)`` of ``x . y_k`` into ``exp(g - block_max)`` in place.
 
@@ -39,6 +42,7 @@ def tile_weights(
     ``block_shift (Mq, d)`` receives ``sum_k exp(g_k - block_max) (x_k - x_r)`` by
     direct differences over the entries that are not flushed to 0: the denoiser's
     offset from ``x_r`` without the ``eps |D|`` of ``D - x_r`` (the score needs it).
+    ``log_counts (Nb,)`` are the block's keys' log multiplicities, or empty.
     """
     n_rows, n_cols = tile.shape
     dim = block_data.shape[1]
@@ -60,6 +64,11 @@ def tile_weights(
                         dx = block_data[k, j] - ref_point[i, j]
                         e += dx * (2.0 * u[i, j] - a * dx)
                     row[k] = 0.5 * coef * e
+                top = max(top, row[k])
+        if log_counts.shape[0]:
+            top = -np.inf
+            for k in range(n_cols):
+                row[k] += log_counts[k]
                 top = max(top, row[k])
         total = exp_shifted_sum(row, n_cols, top)
         block_max[i] = top

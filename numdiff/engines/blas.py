@@ -141,8 +141,9 @@ class BlasEngine:
         refine = bound > limits.LOGIT_TOL
         # The entries to recompute: within the window of the reference, widened by
         # the rounding of both the entry and the reference (each <= d * bound).
-        window = limits.REFINE_WINDOW + 4.0 * keys.dim * bound
+        window = limits.REFINE_WINDOW + 4.0 * keys.dim * bound + keys.log_count_max
         ref_point, ref_logit, u = self._references(x, xc, alpha, sigma2, refine)
+        no_counts = np.empty(0)
         # Unrefined rows accumulate sum w y_k (centred), refined rows sum w (y_k - x_r).
         run = Summary.zero(*x.shape)
         block_max = np.empty(x.shape[0])
@@ -156,7 +157,9 @@ class BlasEngine:
             np.matmul(xc, y[cols].T, out=tile)
             tile_weights(
                 tile, alpha, sigma2, keys.sq_norms[cols], refine, ref_logit, ref_point, u,
-                keys.data[cols], window, block_max, block_sum, block_shift,
+                keys.data[cols], window,
+                no_counts if keys.log_counts is None else keys.log_counts[cols],
+                block_max, block_sum, block_shift,
             )
             block_acc = np.where(refine[:, None], block_shift, tile @ y[cols])
             run = combine(run, Summary(block_max, block_sum, block_acc))
@@ -204,7 +207,7 @@ class BlasEngine:
             np.matmul(lhs, y[cols].T, out=buffer[:, :n_cols])
             tile_weights(
                 tile, alpha, sigma2, keys.sq_norms[cols], refine, ref_logit, ref_point, u,
-                keys.data[cols], window, block_max, block_sum, block_shift,
+                keys.data[cols], window, np.empty(0), block_max, block_sum, block_shift,
             )
             safe_sum = np.where(block_max > -np.inf, block_sum, 1.0)
             # Unrefined rows: block sums by matrix products (mean and moment about c).

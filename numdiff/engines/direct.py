@@ -17,6 +17,7 @@ from numdiff._kernels.second_moments import (
     MODE_VECTOR,
     centred_moments_direct,
 )
+from numdiff._kernels.weighted import weighted_moments_direct
 from numdiff.engines import limits
 
 
@@ -43,10 +44,16 @@ class DirectEngine:
         scale, coef, mant, expo = keys.scales(x, alpha, sigma2)
         u2 = np.empty(x.shape[0])
         refs = keys.references(x, alpha, scale)
-        mixture_moments_direct(
-            x, alpha, scale, coef, keys.data, keys.data_t, refs, self._block(), mean, logsum,
-            u2, resid,
-        )
+        if keys.log_counts is None:
+            mixture_moments_direct(
+                x, alpha, scale, coef, keys.data, keys.data_t, refs, self._block(), mean,
+                logsum, u2, resid,
+            )
+        else:
+            weighted_moments_direct(
+                x, alpha, scale, coef, keys.data, keys.data_t, keys.log_counts, refs,
+                self._block(), mean, logsum, u2, resid,
+            )
         # |u|^2 / (2 sigma2) = u2 * mant * 2^expo; ldexp saturates to inf, the
         # correctly rounded value when it exceeds the float range.
         with np.errstate(over="ignore"):
@@ -79,7 +86,8 @@ class DirectEngine:
         return cov
 
     def log_weights(self, x, alpha, sigma2):
-        """Dense logits ``(M, N)`` relative to each query's nearest key (0 there)."""
+        """Dense logits ``(M, N)`` relative to each query's nearest key (0 there),
+        without the keys' log counts."""
         keys = self.keys
         scale, coef, _, _ = keys.scales(x, alpha, sigma2)
         logits = np.empty((x.shape[0], keys.n_data))

@@ -5,6 +5,10 @@ Dense engines: :class:`~numdiff.engines.direct.DirectEngine` for ``d <= 16``,
 engine (:mod:`numdiff.pruned`) takes the queries whose certified bound keeps few
 keys, at small ``s2``; the dense engine runs on the rest, for the direct kernel
 bit for bit as without pruning. Models never know which ran.
+
+Keys with multiplicities (:class:`~numdiff.engines.keys.KeySet` ``counts``) take
+the first moments, the weights and the nearest keys, on the dense engines only
+(the pruned bounds count every key once); the second moments refuse them.
 """
 
 from __future__ import annotations
@@ -49,9 +53,18 @@ class Dispatcher:
             run(x, alpha, sigma2, *out)
         return out
 
+    def _pruning_mode(self):
+        return "off" if self.keys.log_counts is not None else self._pruning()
+
+    def _require_unit_counts(self, what):
+        if self.keys.log_counts is not None:
+            raise ValueError(f"{what} is not available on keys with multiplicities; build the "
+                             "KeySet without counts")
+
     def centred(self, x, alpha, sigma2, v=None):
         """:class:`Centred` ``(trace, vec)``: ``tr Cov_w`` and, with tangents ``v (M,
         d)``, ``Cov_w v``."""
+        self._require_unit_counts("centred")
         out = Centred(np.empty(x.shape[0]), None if v is None else np.empty_like(x))
         if x.shape[0]:
             engine = self.direct if self.low_dim else self.blas
@@ -60,6 +73,7 @@ class Dispatcher:
 
     def covariances(self, x, alpha, sigma2):
         """``Cov_w (M, d, d)``, exactly symmetric, centred about the nearest key."""
+        self._require_unit_counts("covariances")
         if x.shape[0] == 0:
             return np.empty((0, self.keys.dim, self.keys.dim))
         engine = self.direct if self.low_dim else self.blas
@@ -71,12 +85,14 @@ class Dispatcher:
         """Dense normalised weights ``(M, N)``, from logits relative to each query's
         nearest key, normalised by their own sum."""
         logits = self.direct.log_weights(x, alpha, sigma2)
+        if self.keys.log_counts is not None:
+            logits += self.keys.log_counts
         w = np.exp(logits - logits.max(axis=1, keepdims=True))
         return w / w.sum(axis=1, keepdims=True)
 
     def top_weights(self, x, alpha, sigma2, k):
         """:class:`TopWeights` of the ``k`` largest weights per query."""
-        found = pruned.top_weights(self.keys, self._pruning(), self._top_weights_dense,
+        found = pruned.top_weights(self.keys, self._pruning_mode(), self._top_weights_dense,
                                    x, alpha, sigma2, k)
         if found is not None:
             return TopWeights(*found)
@@ -84,17 +100,17 @@ class Dispatcher:
 
     def nearest(self, x, k):
         """The ``k`` nearest keys ``(idx (M, k), dist (M, k))``, exact."""
-        found = pruned.nearest(self.keys, self._pruning(), self._nearest_dense, x, k)
+        found = pruned.nearest(self.keys, self._pruning_mode(), self._nearest_dense, x, k)
         return self._nearest_dense(x, k) if found is None else found
 
     # -- the pruned engine first, then the dense one -------------------------------
     def _direct_moments(self, x, alpha, sigma2, mean, logsum, resid):
-        if not pruned.moments(self.keys, self._pruning(), self.direct.moments_into, x, alpha,
+        if not pruned.moments(self.keys, self._pruning_mode(), self.direct.moments_into, x, alpha,
                               sigma2, mean, logsum, resid):
             self.direct.moments_into(x, alpha, sigma2, mean, logsum, resid)
 
     def _blas_moments(self, x, alpha, sigma2, mean, logsum, resid):
-        if not pruned.moments(self.keys, self._pruning(), self.blas.moments_into, x, alpha,
+        if not pruned.moments(self.keys, self._pruning_mode(), self.blas.moments_into, x, alpha,
                               sigma2, mean, logsum, resid):
             self.blas.moments_into(x, alpha, sigma2, mean, logsum, resid)
 

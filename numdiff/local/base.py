@@ -14,7 +14,7 @@ import numpy as np
 
 from numdiff._checks import alpha_sigma2, as_points, as_real_array
 from numdiff.engines.dispatch import Dispatcher
-from numdiff.engines.keys import KeySet
+from numdiff.engines.keys import KeySet, distinct_keys
 from numdiff.engines.limits import check_magnitude
 from numdiff.neighbors import nearest_neighbors
 from numdiff.schedules import Schedule
@@ -72,6 +72,9 @@ class ImageScoreModel:
 
     # Certified pruning of the engines at small noise: "auto", "off" or "always".
     pruning = "auto"
+    # Merge repeated keys into one with its count (CPU; see `engine`). Set before the
+    # first call: key sets are built on first use and kept.
+    merge_repeats = True
 
     def __init__(self, data, schedule, k=3, device="cpu"):
         if not isinstance(device, str) or device not in ("cpu", "cuda"):
@@ -169,8 +172,20 @@ class ImageScoreModel:
     def engine(self, keys):
         """The softmax engine over ``keys (K, d)`` with ``moments(x, alpha, sigma2)``:
         the CPU :class:`~numdiff.engines.dispatch.Dispatcher`, or the CUDA engine in
-        front of it for ``device="cuda"``."""
-        cpu = Dispatcher(KeySet(np.ascontiguousarray(keys)), lambda: self.pruning)
+        front of it for ``device="cuda"``.
+
+        On the CPU, repeated keys (patches repeat: background, borders) are merged
+        into one key with its count (:func:`~numdiff.engines.keys.distinct_keys`),
+        which takes the pruned engine out of the call; a key set without repeats is
+        kept as it is, and so is every key set when ``merge_repeats`` is False. The
+        GPU engine counts every key once, so it gets them all."""
+        keys = np.ascontiguousarray(keys)
+        if self.device == "cpu" and self.merge_repeats:
+            unique, counts = distinct_keys(keys)
+            if unique.shape[0] == keys.shape[0]:
+                return Dispatcher(KeySet(keys), lambda: self.pruning)
+            return Dispatcher(KeySet(unique, counts), lambda: self.pruning)
+        cpu = Dispatcher(KeySet(keys), lambda: self.pruning)
         if self.device == "cpu":
             return cpu
         from numdiff.gpu.engine import CudaEngine

@@ -63,6 +63,30 @@ def test_models_match_the_oracle(name, k, t):
     assert np.abs(got - want).max() <= TOL + (limits.LOGIT_TOL if blas else 0.0)
 
 
+def repeated_patch_case(seed=5, n=6, shape=(7, 6, 1), m=3):
+    """Images on a zero background with a 3-level blob: most patches repeat."""
+    rng = np.random.default_rng(seed)
+    data = np.zeros((n, *shape))
+    data[:, 2:5, 2:4] = rng.integers(0, 3, size=(n, 3, 2, shape[2])) / 2.0
+    return data, data[:m] + 0.2 * rng.standard_normal((m, *shape))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize(("k", "t"), [(3, 5e-7), (3, 0.3), (5, 1e-3), (5, 1.0)])
+def test_repeated_patches_merged_with_counts_match_the_oracle(name, k, t):
+    """Repeated training patches are merged into one key with its count
+    (ImageScoreModel.engine); against the float64 oracle, which loops over every
+    patch, direct (k = 3, d = 9) and BLAS (k = 5, d = 25)."""
+    data, query = repeated_patch_case()
+    model = MODELS[name][0](data, k)
+    got = denoise(model, t, query)
+    want = MODELS[name][1](data, query, *at(t), k)
+    blas = k * k > limits.DIRECT_MAX_DIM
+    assert np.abs(got - want).max() <= TOL + (limits.LOGIT_TOL if blas else 0.0)
+    if name == "els_circular":  # all-zero patches around the blob: the counted path ran
+        assert model.engines(k).keys.log_counts is not None
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize(("channels", "t"), [(1, 5e-7), (1, 0.3), (2, 0.3)])
 def test_models_match_the_256_bit_oracle(name, channels, t):
