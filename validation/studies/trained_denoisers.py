@@ -75,7 +75,12 @@ import numdiff as nd
 from ..claims import Finding, at_most, violates
 from ..study import Study, Summary
 from .common import SE_BAND, wilson_ci
-from .trained_geometry import figure5_data, geometry_level, wiener_gaps
+from .trained_geometry import (
+    entropy_rank_difference,
+    figure5_data,
+    geometry_level,
+    wiener_gaps,
+)
 from .trained_measures import closed_form_r2, median_interval, pair_metrics
 from .trained_nets import algebra_checks, level_time, reverse_path, train_net
 from .trained_report import (
@@ -162,13 +167,24 @@ def calpha_cell(config, seed):
     rng = np.random.default_rng(seed)
     levels = [geometry_level(model, refs, held[: config["n_eval"]], s, config["n_spectra"], rng)
               for s in config["levels"]]
-    at_fig = min(levels, key=lambda lev: abs(np.log(lev["s"] / config["figure_level"])))
-    els = {k: v for k, v in at_fig["references"].items() if k.startswith("ELS")}
-    best_els = refs[min(els, key=lambda k: els[k][0])]
-    fig5 = figure5_data(model, best_els, held[0], at_fig["s"], rng)
-    fig5["els_k"] = best_els.k
-    return {"train": record, "levels": levels, "figure5": fig5,
-            "checks": _checks(trained, held[:4], 0.3, rng)}
+    out = {"train": record, "levels": levels, "n_train": n_train}
+    if config["figure5"]:
+        at_fig = min(levels, key=lambda lev: abs(np.log(lev["s"] / config["figure_level"])))
+        els = {k: v for k, v in at_fig["references"].items() if k.startswith("ELS")}
+        best_els = refs[min(els, key=lambda k: els[k][0])]
+        out["figure5"] = figure5_data(model, best_els, held[0], at_fig["s"], rng)
+        out["figure5"]["els_k"] = best_els.k
+    out["checks"] = _checks(trained, held[:4], 0.3, rng)
+    if config["r2"]:
+        # r^2 along the net's own path, as for the digits (no held-out calibration row).
+        r2 = config["r2"]
+        x_T = rng.standard_normal((r2["n_samples"], flat.shape[1]))
+        times, states = reverse_path(model, x_T, r2["path"])
+        net_scores = np.asarray([model.score(t, x) for t, x in zip(times, states)])
+        out["r2"] = closed_form_r2(net_scores, times, states, images[:n_train],
+                                   images[n_train:], r2, rng)
+        out["times"] = times
+    return out
 
 
 def wiener_cell(config, seed):
@@ -191,9 +207,18 @@ def cells(config):
     for n in config["digits"]["n_values"]:
         cell = {k: v for k, v in config["digits"].items() if k != "n_values"}
         out.append((f"digits N={n}", digits_cell, {**cell, "n": n}))
-    for variant, noise in (("smooth", 0.0), ("perturbed", config["calpha"]["perturbed_noise"])):
-        cell = {k: v for k, v in config["calpha"].items() if k != "perturbed_noise"}
-        out.append((f"C^alpha {variant}", calpha_cell, {**cell, "border_noise": noise}))
+    calpha = config["calpha"]
+    base = {k: v for k, v in calpha.items() if k not in ("perturbed_noise", "more_alphas")}
+    for variant, noise in (("smooth", 0.0), ("perturbed", calpha["perturbed_noise"])):
+        out.append((f"C^alpha {variant}", calpha_cell,
+                    {**base, "border_noise": noise, "figure5": True,
+                     "r2": calpha["r2"] if variant == "smooth" else None}))
+    more = calpha["more_alphas"]
+    for a in more["alphas"]:
+        for variant, noise in (("smooth", 0.0), ("perturbed", calpha["perturbed_noise"])):
+            out.append((f"C^alpha {variant} alpha={a:g}", calpha_cell,
+                        {**base, "alpha": a, "border_noise": noise, "train": more["train"],
+                         "figure5": False, "r2": None}))
     out.append(("Wiener", wiener_cell, config["wiener"]))
     return out
 
@@ -230,21 +255,39 @@ def _wiener_claims(res):
     ]
 
 
-def _r2_findings(digits, rng):
+def _paired_r2(r2, first, second, name, conjecture, sign, rng, detail):
+    """Finding: the median over samples of ``first``'s minus ``second``'s path-median r^2."""
+    diff = path_median(r2[first]["r2"]) - path_median(r2[second]["r2"])
+    est, lo, hi = median_interval(diff, rng)
+    return Finding(name, "median over samples of the paired difference of the per-sample "
+                   "median r^2 over the path's steps; bootstrap 95%", est, lo, hi,
+                   conjecture=conjecture, predicted_sign=sign,
+                   detail=f"{len(diff)} samples of the {detail} net's path")
+
+
+def _r2_findings(digits, calpha_r2, rng):
+    """Digits: empirical against held-out ELS and KDE against empirical at both ends of
+    the N grid; C^alpha (``calpha_r2``: ``(N, r2)`` of the smooth net): ELS against the
+    empirical score and KDE against the empirical score."""
     out = []
     small = "the empirical score explains the net better than ELS (memorisation at small N)"
     ends = ((digits[0], 1, small),
             (digits[-1], -1, "ELS explains the net better than the empirical score (large N)"))
+    kde = "the smoothed empirical law explains the net better than the empirical score"
     for res, sign, conjecture in ends:
-        diff = (path_median(res["r2"]["empirical"]["r2"])
-                - path_median(res["r2"]["ELS (held-out calibrated)"]["r2"]))
-        est, lo, hi = median_interval(diff, rng)
-        out.append(Finding(
-            f"r^2 empirical minus ELS (held-out k), N={res['n']}",
-            "median over samples of the paired difference of the per-sample median r^2 over "
-            "the path's steps; bootstrap 95%",
-            est, lo, hi, conjecture=conjecture, predicted_sign=sign,
-            detail=f"{len(diff)} samples of the S1 net's path"))
+        out.append(_paired_r2(res["r2"], "empirical", "ELS (held-out calibrated)",
+                              f"r^2 empirical minus ELS (held-out k), N={res['n']}",
+                              conjecture, sign, rng, "S1"))
+        out.append(_paired_r2(res["r2"], "KDE", "empirical",
+                              f"r^2 KDE minus empirical, digits N={res['n']}", kde, 1, rng,
+                              f"S1 (h = {res['r2']['KDE']['h']:.3g})"))
+    n, r2 = calpha_r2
+    out.append(_paired_r2(r2, "ELS (net-calibrated)", "empirical",
+                          f"r^2 ELS (net-calibrated k) minus empirical, C^alpha N={n}",
+                          "ELS explains a net on C^alpha images better than the empirical score",
+                          1, rng, "smooth C^alpha"))
+    out.append(_paired_r2(r2, "KDE", "empirical", f"r^2 KDE minus empirical, C^alpha N={n}",
+                          kde, 1, rng, f"smooth C^alpha (h = {r2['KDE']['h']:.3g})"))
     return out
 
 
@@ -309,21 +352,25 @@ def _figure2_findings(digits):
     return out
 
 
-def _geometry_findings(calpha):
+def _geometry_findings(by_alpha):
+    """Entropy rank, perturbed minus smooth, per contour exponent and level; the Miyasawa
+    gap minus the excess error per net and level. ``by_alpha``: alpha -> {variant: result}."""
     out = []
-    smooth, rough = calpha["smooth"]["levels"], calpha["perturbed"]["levels"]
-    for a, b in zip(smooth, rough):
-        ra, rb = np.asarray(a["entropy_rank"]), np.asarray(b["entropy_rank"])
-        diff = rb.mean() - ra.mean()
-        se = np.sqrt(ra.var(ddof=1) / ra.size + rb.var(ddof=1) / rb.size)
-        out.append(Finding(
-            f"entropy rank of grad D, perturbed minus smooth border, s={a['s']:.3g}",
-            "difference of means over held-out images, normal 95% interval", diff,
-            diff - 1.96 * se, diff + 1.96 * se,
-            conjecture="the perturbed border gives a slower eigenvalue decay", predicted_sign=1,
-            detail=f"{ra.size} + {rb.size} images; smooth {ra.mean():.3g}, perturbed "
-                   f"{rb.mean():.3g}"))
-    for name, res in calpha.items():
+    for alpha, pair in by_alpha.items():
+        for a, b in zip(pair["smooth"]["levels"], pair["perturbed"]["levels"]):
+            diff, se = entropy_rank_difference(a, b)
+            out.append(Finding(
+                f"entropy rank of grad D, perturbed minus smooth border, C^alpha alpha={alpha:g},"
+                f" s={a['s']:.3g}",
+                "difference of means over held-out images, normal 95% interval", diff,
+                diff - 1.96 * se, diff + 1.96 * se,
+                conjecture="the perturbed border gives a slower eigenvalue decay",
+                predicted_sign=1,
+                detail=f"{len(a['entropy_rank'])} + {len(b['entropy_rank'])} images; smooth "
+                       f"{np.mean(a['entropy_rank']):.3g}, perturbed "
+                       f"{np.mean(b['entropy_rank']):.3g}; nets of "
+                       f"{pair['smooth']['train']['steps']} updates"))
+    for name, res in _flat_calpha(by_alpha).items():
         for lev in res["levels"]:
             est, se = lev["gap_minus_excess"]
             out.append(Finding(
@@ -337,18 +384,40 @@ def _geometry_findings(calpha):
     return out
 
 
+def _by_alpha(by_label, config):
+    """alpha -> {"smooth": result, "perturbed": result} of every C^alpha cell, main alpha first."""
+    variants = ("smooth", "perturbed")
+    out = {config["calpha"]["alpha"]: {v: by_label[f"C^alpha {v}"] for v in variants}}
+    for a in config["calpha"]["more_alphas"]["alphas"]:
+        out[a] = {v: by_label[f"C^alpha {v} alpha={a:g}"] for v in variants}
+    return out
+
+
+def _flat_calpha(by_alpha):
+    """``"{variant}, alpha={a}"`` -> result, over every C^alpha net."""
+    return {f"{v}, alpha={a:g}": res for a, pair in by_alpha.items() for v, res in pair.items()}
+
+
 def summarise(cell_results, config, outdir):
     by_label = {r.label: r.result for r in cell_results}
     digits = [by_label[f"digits N={n}"] for n in config["digits"]["n_values"]]
-    calpha = {v: by_label[f"C^alpha {v}"] for v in ("smooth", "perturbed")}
-    claims = _identity_claims(digits, calpha) + _wiener_claims(by_label["Wiener"])
+    by_alpha = _by_alpha(by_label, config)
+    calpha = by_alpha[config["calpha"]["alpha"]]  # the nets of the figures
+    every_calpha = _flat_calpha(by_alpha)
+    smooth = calpha["smooth"]
+    claims = _identity_claims(digits, every_calpha) + _wiener_claims(by_label["Wiener"])
     rng = np.random.default_rng(config["seed"])
-    findings = (_r2_findings(digits, rng) + _figure2_findings(digits)
-                + _geometry_findings(calpha))
-    tables = [training_table(digits, calpha, config), r2_table(digits, rng),
+    findings = (_r2_findings(digits, (smooth["n_train"], smooth["r2"]), rng)
+                + _figure2_findings(digits) + _geometry_findings(by_alpha))
+    r2_columns = [(f"N={r['n']}", r["r2"]) for r in digits]
+    calpha_column = [(f"smooth, alpha={config['calpha']['alpha']:g}, N={smooth['n_train']}",
+                      smooth["r2"])]
+    tables = [training_table(digits, every_calpha, config),
+              "Digits. " + r2_table(r2_columns, rng),
+              "C^alpha images (the net of the smooth border). " + r2_table(calpha_column, rng),
               pair_table(digits, {key: transition(digits, key) for key in ("memorised", "agree")}),
-              geometry_table(calpha),
-              miyasawa_table(calpha, by_label["Wiener"])]
+              geometry_table(by_alpha),
+              miyasawa_table(every_calpha, by_label["Wiener"])]
     figures = [r2_figure(digits, outdir), figure2_figure(digits, outdir),
                figure5_figure(calpha, outdir), decay_figure(calpha, outdir)]
     return Summary(claims, figures, tables, findings, captions=CAPTIONS)
@@ -369,6 +438,12 @@ def _train(steps, batch, eval_every):
 
 def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
     path = {"s_start": 10.0, "s_end": 0.01, "steps": 12 if quick else 24}
+    # r^2 on C^alpha: ELS at 16x16 with N = 400 costs about 0.1 s per query and patch size
+    # on this machine, hence few samples, a short path and two candidates.
+    calpha_r2 = {"n_samples": 6 if quick else 12, "candidates": [3, 5], "n_calibration": 0,
+                 "path": {**path, "steps": 4 if quick else 8}}
+    # A second contour exponent (smoother contours), at half the updates for the budget.
+    more_steps = 150 if quick else calpha_steps // 2
     return {
         "seed": 2121,
         "digits": {"n_values": n_values, "n_heldout": 397, "split_seed": 5,
@@ -383,7 +458,9 @@ def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
                            if quick else _NET_CALPHA),
                    "train": _train(calpha_steps, 64, max(calpha_steps // 4, 1)),
                    "levels": [0.05, 0.2, 0.8], "figure_level": 0.2, "n_eval": n_eval,
-                   "n_spectra": 8 if quick else 12, "candidates": [3, 5]},
+                   "n_spectra": 8 if quick else 12, "candidates": [3, 5], "r2": calpha_r2,
+                   "more_alphas": {"alphas": [2.0],
+                                   "train": _train(more_steps, 64, max(more_steps // 4, 1))}},
         "wiener": {"size": 8 if quick else 16, "alpha": 1.0, "beta": 1.0, "data_seed": 11,
                    "n_cov": 400, "n": 2000 if quick else 4000, "levels": [0.05, 0.2, 0.8]},
     }
