@@ -17,6 +17,7 @@ from numdiff.learn import (
 )
 from numdiff.learn.training import TrainedNet
 from validation.studies import trained_denoisers as study
+from validation.studies import trained_findings as findings
 from validation.studies import trained_geometry, trained_measures
 
 
@@ -37,7 +38,7 @@ def identity_claims(trained):
     checks = study._checks(trained, held, 0.5, np.random.default_rng(4))
     result = {"n": 4, "checks": checks}
     return {c.name.split(":")[1].split(",")[0].strip(): c
-            for c in study._identity_claims([result], {})}
+            for c in findings.identity_claims([result], {})}
 
 
 def test_identity_claims_pass_on_a_bias_free_net():
@@ -80,7 +81,7 @@ def wiener_result(rng):
 
 
 def test_wiener_miyasawa_claims():
-    own, wrong = study._wiener_claims(wiener_result(np.random.default_rng(1)))
+    own, wrong = findings.wiener_claims(wiener_result(np.random.default_rng(1)))
     assert own.passed and wrong.passed, (own, wrong)
 
 
@@ -89,7 +90,7 @@ def test_miyasawa_claim_catches_a_wrong_trace(monkeypatch):
     original = trained_geometry.wiener_trace
     monkeypatch.setattr(trained_geometry, "wiener_trace",
                         lambda cov, alpha, sigma2: original(cov, alpha, sigma2) / alpha)
-    own, _ = study._wiener_claims(wiener_result(np.random.default_rng(1)))
+    own, _ = findings.wiener_claims(wiener_result(np.random.default_rng(1)))
     assert not own.passed, own
 
 
@@ -133,14 +134,14 @@ def test_transition_interpolates_in_log_n():
         return {"n": n, "pair": {"n": 100, "memorised": [memorised, memorised], "agree": agree}}
 
     grid = [cell(10, 90, 20), cell(100, 10, 60)]
-    est, lo, hi = study.transition(grid)
+    est, lo, hi = findings.transition(grid)
     assert est == pytest.approx(1.5)
     assert lo < est < hi
     # agreement rises through 1/2 three quarters of the way (0.2 -> 0.6) in log N
-    est, lo, hi = study.transition(grid, "agree")
+    est, lo, hi = findings.transition(grid, "agree")
     assert est == pytest.approx(1.75)
     assert lo < est < hi
-    assert np.isnan(study.transition([cell(10, 10, 0), cell(100, 5, 0)])[0])
+    assert np.isnan(findings.transition([cell(10, 10, 0), cell(100, 5, 0)])[0])
 
 
 def tiny_config():
@@ -312,7 +313,7 @@ def test_entropy_rank_findings_for_every_contour_exponent():
                       for s in (0.05, 0.8)]
             pair[name] = {"levels": levels, "train": {"steps": 100}}
         by_alpha[alpha] = pair
-    found = {f.name: f for f in study._geometry_findings(by_alpha)
+    found = {f.name: f for f in findings.geometry_findings(by_alpha)
              if f.name.startswith("entropy rank")}
     assert len(found) == 4
     for alpha, pair in by_alpha.items():
@@ -332,7 +333,7 @@ def test_r2_findings_and_table_carry_kde_and_c_alpha():
 
     digits, _ = synthetic_results(np.random.default_rng(10))
     calpha_r2 = {k: v for k, v in digits[1]["r2"].items() if "held-out" not in k}
-    found = {f.name: f for f in study._r2_findings(digits, (400, calpha_r2),
+    found = {f.name: f for f in findings.r2_findings(digits, (400, calpha_r2),
                                                    np.random.default_rng(0))}
     r2 = digits[0]["r2"]
     diff = np.median(r2["KDE"]["r2"], axis=0) - np.median(r2["empirical"]["r2"], axis=0)
