@@ -17,6 +17,7 @@ from numdiff.learn import (
 )
 from numdiff.learn.training import TrainedNet
 from validation.studies import trained_denoisers as study
+from validation.studies import trained_findings as findings
 from validation.studies import trained_geometry, trained_measures
 
 
@@ -37,7 +38,7 @@ def identity_claims(trained):
     checks = study._checks(trained, held, 0.5, np.random.default_rng(4))
     result = {"n": 4, "checks": checks}
     return {c.name.split(":")[1].split(",")[0].strip(): c
-            for c in study._identity_claims([result], {})}
+            for c in findings.identity_claims([result], {})}
 
 
 def test_identity_claims_pass_on_a_bias_free_net():
@@ -80,7 +81,7 @@ def wiener_result(rng):
 
 
 def test_wiener_miyasawa_claims():
-    own, wrong = study._wiener_claims(wiener_result(np.random.default_rng(1)))
+    own, wrong = findings.wiener_claims(wiener_result(np.random.default_rng(1)))
     assert own.passed and wrong.passed, (own, wrong)
 
 
@@ -89,7 +90,7 @@ def test_miyasawa_claim_catches_a_wrong_trace(monkeypatch):
     original = trained_geometry.wiener_trace
     monkeypatch.setattr(trained_geometry, "wiener_trace",
                         lambda cov, alpha, sigma2: original(cov, alpha, sigma2) / alpha)
-    own, _ = study._wiener_claims(wiener_result(np.random.default_rng(1)))
+    own, _ = findings.wiener_claims(wiener_result(np.random.default_rng(1)))
     assert not own.passed, own
 
 
@@ -133,14 +134,14 @@ def test_transition_interpolates_in_log_n():
         return {"n": n, "pair": {"n": 100, "memorised": [memorised, memorised], "agree": agree}}
 
     grid = [cell(10, 90, 20), cell(100, 10, 60)]
-    est, lo, hi = study.transition(grid)
+    est, lo, hi = findings.transition(grid)
     assert est == pytest.approx(1.5)
     assert lo < est < hi
     # agreement rises through 1/2 three quarters of the way (0.2 -> 0.6) in log N
-    est, lo, hi = study.transition(grid, "agree")
+    est, lo, hi = findings.transition(grid, "agree")
     assert est == pytest.approx(1.75)
     assert lo < est < hi
-    assert np.isnan(study.transition([cell(10, 10, 0), cell(100, 5, 0)])[0])
+    assert np.isnan(findings.transition([cell(10, 10, 0), cell(100, 5, 0)])[0])
 
 
 def tiny_config():
@@ -149,8 +150,11 @@ def tiny_config():
               "train": {**cfg["digits"]["train"], "steps": 40, "eval_every": 20, "warmup": 5},
               "path": {**cfg["digits"]["path"], "steps": 4},
               "r2": {**cfg["digits"]["r2"], "n_samples": 6, "n_calibration": 8}}
+    short = {**cfg["calpha"]["train"], "steps": 40, "eval_every": 20, "warmup": 5}
     calpha = {**cfg["calpha"], "n_train": 40, "n_heldout": 10, "n_eval": 6, "n_spectra": 3,
-              "train": {**cfg["calpha"]["train"], "steps": 40, "eval_every": 20, "warmup": 5}}
+              "train": short, "more_alphas": {"alphas": [2.0], "train": short},
+              "r2": {**cfg["calpha"]["r2"], "n_samples": 3,
+                     "path": {**cfg["calpha"]["r2"]["path"], "steps": 2}}}
     return {**cfg, "digits": digits, "calpha": calpha, "wiener": {**cfg["wiener"], "n": 500}}
 
 
@@ -170,15 +174,15 @@ def test_tiny_configuration_runs_end_to_end(tmp_path):
 
 def synthetic_results(rng):
     """Cell results of the shapes the study writes, with random numbers (no training)."""
-    steps, n, names = 7, 6, ("empirical", "Wiener", "LS (net-calibrated)",
+    steps, n, names = 7, 6, ("empirical", "Wiener", "KDE", "LS (net-calibrated)",
                              "ELS (net-calibrated)", "ELS (held-out calibrated)",
                              "BA-ELS (net-calibrated)")
     digits = []
     for size, mem in ((4, 20), (64, 2)):
         pair = {"n": 32, "memorised": [mem, mem + 1], "agree": 32 - mem}
         digits.append({"n": size, "pair": pair, "times": np.linspace(2.3, 0.01, steps),
-                       "r2": {k: {"r2": 1 - rng.uniform(0, 2, (steps, n)), "k": [3] * steps}
-                              for k in names},
+                       "r2": {k: {"r2": 1 - rng.uniform(0, 2, (steps, n)), "k": [3] * steps,
+                                  "h": 0.5} for k in names},
                        "gallery": {k: rng.uniform(size=(4, 64)) for k in ("x1", "x2",
                                                                            "nearest1")}})
     calpha = {}
@@ -220,7 +224,123 @@ def test_cells_key_on_every_field_of_both_configurations(which):
 
     config = getattr(study.STUDY, which)
     nets = [c.config for c in study.STUDY.plan(config) if "net" in c.config]
-    assert len(nets) == len(config["digits"]["n_values"]) + 2
+    n_alphas = 1 + len(config["calpha"]["more_alphas"]["alphas"])
+    assert len(nets) == len(config["digits"]["n_values"]) + 2 * n_alphas
+    alphas = [config["calpha"]["alpha"], *config["calpha"]["more_alphas"]["alphas"]]
+    assert sorted(c["alpha"] for c in nets if "alpha" in c) == sorted(2 * alphas)
     for cell in nets:
         assert set(cell["net"]) == {f.name for f in fields(NetConfig)}
         assert set(cell["train"]) == {f.name for f in fields(TrainConfig)}
+
+
+def mixture_score(x, data, h, alpha, sigma2):
+    """Dense score of ``(1/N) sum_k N(alpha x_k, (alpha^2 h^2 + sigma2) I)`` (the diffused KDE),
+    written directly from the mixture density with a log-sum-exp."""
+    s2 = alpha**2 * h**2 + sigma2
+    diff = alpha * data[None, :, :] - x[:, None, :]  # (M, N, d)
+    log_w = -np.sum(diff**2, axis=2) / (2 * s2)
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    return np.einsum("mn,mnd->md", w, diff) / s2
+
+
+def test_kde_bandwidth_is_the_collapse_noise():
+    flat = np.random.default_rng(6).uniform(size=(30, 16))
+    n, d = flat.shape
+    data_var = np.mean(np.var(flat, axis=0))
+    # alpha^2 data_var / sigma^2 = N^(2/d) - 1 at the collapse, and h = sigma / alpha there
+    h_direct = np.sqrt(data_var / (n ** (2 / d) - 1))
+    assert trained_measures.kde_bandwidth(flat) == pytest.approx(h_direct, rel=1e-12)
+
+
+@pytest.mark.parametrize("h", [0.0, 0.4])
+def test_kde_score_against_the_mixture_and_numdiffs_empirical_score(h):
+    """At h = 0 the KDE score is numdiff's empirical score (independent code); at h > 0 it
+    is the dense mixture score, which it is not when the bandwidth is ignored."""
+    rng = np.random.default_rng(7)
+    flat = rng.uniform(size=(12, 9))
+    schedule = nd.OU()
+    scores = trained_measures.global_scores(flat, schedule, h)
+    x = rng.standard_normal((5, 9))
+    for t in (0.05, 0.7):
+        alpha, sigma2 = float(schedule.alpha(t)), float(schedule.sigma2(t))
+        got = scores["KDE"](t, x)
+        assert np.allclose(got, mixture_score(x, flat, h, alpha, sigma2), rtol=1e-9, atol=1e-12)
+        if h == 0.0:
+            emp = nd.EmpiricalScore(flat, schedule).score(t, x)
+            assert np.allclose(got, emp, rtol=1e-9, atol=1e-12)
+
+
+def test_closed_form_r2_is_one_for_the_model_the_net_is():
+    """A 'net' whose score is exactly the KDE (dense formula, the bandwidth of the study)
+    or exactly numdiff's empirical score gets r^2 = 1 for that row and < 1 for the other."""
+    rng = np.random.default_rng(8)
+    images = rng.uniform(size=(8, 4, 4, 1))
+    flat = images.reshape(8, -1)
+    schedule = nd.OU()
+    times = np.array([1.0, 0.3, 0.05])
+    states = rng.standard_normal((3, 4, 16))
+    h = trained_measures.kde_bandwidth(flat)
+    config = {"candidates": [1, 3], "n_calibration": 0}
+    kde_net = np.asarray([mixture_score(x, flat, h, float(schedule.alpha(t)),
+                                        float(schedule.sigma2(t))) for t, x in zip(times, states)])
+    emp_net = np.asarray([nd.EmpiricalScore(flat, schedule).score(t, x)
+                          for t, x in zip(times, states)])
+    for net, own, other in ((kde_net, "KDE", "empirical"), (emp_net, "empirical", "KDE")):
+        r2 = trained_measures.closed_form_r2(net, times, states, images, None, config, rng)
+        assert "ELS (held-out calibrated)" not in r2 and r2["KDE"]["h"] == h
+        assert np.allclose(r2[own]["r2"], 1.0, atol=1e-9)
+        assert np.median(r2[other]["r2"]) < 0.99  # the two differ below t ~ 0.3
+
+
+def synthetic_level(rng, s, ranks):
+    return {"s": s, "entropy_rank": ranks, "gap_minus_excess": (0.1, 0.05), "gap": (0.0, 0.1),
+            "excess": (0.0, 0.1), "best": "empirical",
+            "mean_spectrum": np.sort(rng.uniform(-0.1, 1, 64))[::-1], "lowest_eig": -0.1}
+
+
+def test_entropy_rank_findings_for_every_contour_exponent():
+    """One finding per exponent and level: the difference of means with a normal interval
+    (checked against a direct computation), and the table carries every exponent."""
+    from validation.studies import trained_report
+
+    rng = np.random.default_rng(9)
+    by_alpha = {}
+    for alpha, shift in ((1.0, 0.0), (2.0, 30.0)):
+        pair = {}
+        for name, extra in (("smooth", 0.0), ("perturbed", shift)):
+            levels = [synthetic_level(rng, s, 20 + extra + rng.standard_normal(10))
+                      for s in (0.05, 0.8)]
+            pair[name] = {"levels": levels, "train": {"steps": 100}}
+        by_alpha[alpha] = pair
+    found = {f.name: f for f in findings.geometry_findings(by_alpha)
+             if f.name.startswith("entropy rank")}
+    assert len(found) == 4
+    for alpha, pair in by_alpha.items():
+        for a, b in zip(pair["smooth"]["levels"], pair["perturbed"]["levels"]):
+            f = found[f"entropy rank of grad D, perturbed minus smooth border, "
+                      f"C^alpha alpha={alpha:g}, s={a['s']:.3g}"]
+            ra, rb = a["entropy_rank"], b["entropy_rank"]
+            se = np.hypot(np.std(ra, ddof=1) / np.sqrt(10), np.std(rb, ddof=1) / np.sqrt(10))
+            assert f.estimate == pytest.approx(rb.mean() - ra.mean(), rel=1e-12)
+            assert f.high - f.low == pytest.approx(2 * 1.96 * se, rel=1e-12)
+    table = trained_report.geometry_table(by_alpha)
+    assert table.count("| 2 | perturbed |") == 2 and table.count("| 1 | smooth |") == 2
+
+
+def test_r2_findings_and_table_carry_kde_and_c_alpha():
+    from validation.studies import trained_report
+
+    digits, _ = synthetic_results(np.random.default_rng(10))
+    calpha_r2 = {k: v for k, v in digits[1]["r2"].items() if "held-out" not in k}
+    found = {f.name: f for f in findings.r2_findings(digits, (400, calpha_r2),
+                                                   np.random.default_rng(0))}
+    r2 = digits[0]["r2"]
+    diff = np.median(r2["KDE"]["r2"], axis=0) - np.median(r2["empirical"]["r2"], axis=0)
+    assert found["r^2 KDE minus empirical, digits N=4"].estimate == pytest.approx(np.median(diff))
+    diff = (np.median(calpha_r2["ELS (net-calibrated)"]["r2"], axis=0)
+            - np.median(calpha_r2["empirical"]["r2"], axis=0))
+    name = "r^2 ELS (net-calibrated k) minus empirical, C^alpha N=400"
+    assert found[name].estimate == pytest.approx(np.median(diff))
+    table = trained_report.r2_table([("C^alpha", calpha_r2)], np.random.default_rng(0))
+    assert "| KDE |" in table and "held-out" not in table.split("\n\n")[0]

@@ -15,7 +15,8 @@ nets, not quoted. Sizes and training times are in the report's first table.
   - *r^2 along the net's own path* (Kamb & Ganguli's measurement): at every grid
     state of the S1 net's path, ``r^2 = 1 - |s_net - s_m|^2 / |s_net -
     mean(s_net)|^2`` per image, for the empirical score, the Wiener filter of the
-    Gaussian fit to S1, LS, ELS and boundary-aware ELS with the patch size ``k(t)``
+    Gaussian fit to S1, the smoothed KDE of S1 (bandwidth ``h``: the noise of the
+    predicted collapse, as in ``denoiser_geometry``), LS, ELS and boundary-aware ELS with the patch size ``k(t)``
     chosen per step by the best median cosine with the net (Kamb & Ganguli's
     calibration), and ELS with ``k(t)`` of least held-out denoising loss (no net).
     Per model: the median over samples of each sample's median r^2 over the path's
@@ -24,7 +25,7 @@ nets, not quoted. Sizes and training times are in the report's first table.
     steps is set by the last few), and the median per step in a figure. The
     expectations (the empirical score explains the net at small N, ELS at large
     N) are *findings*: the paired difference of that statistic, empirical minus
-    held-out-calibrated ELS, with a bootstrap interval.
+    held-out-calibrated ELS, with a bootstrap interval; so is KDE minus empirical.
   - *Figure 2*: the memorised fraction of each net's samples (nearest / second
     nearest training distance ``< 1/3``), the *agreement* (defined here, relative
     to memorisation: a pair of samples from the same noise agrees when the two are
@@ -35,8 +36,9 @@ nets, not quoted. Sizes and training times are in the report's first table.
     1/2, interpolated in log N, the interval from the Wilson bands) is a finding.
 
 * **C^alpha images** (``numdiff.data.c_alpha_images``, 16x16 by default), one net
-  on smooth contours and one on contours perturbed by pixel noise. On held-out
-  images at a few noise levels:
+  on smooth contours and one on contours perturbed by pixel noise, for the contour
+  exponent ``alpha = 1`` and, with half the updates, ``alpha = 2`` (smoother
+  contours). On held-out images at a few noise levels:
 
   - *eigenvalue decay*: the full spectrum of the symmetric part of ``grad D``
     (``jacobian_eigs``), scaled by ``alpha``; its entropy rank (the number of
@@ -49,8 +51,13 @@ nets, not quoted. Sizes and training times are in the report's first table.
     gap a certificate of the excess? The finding is gap minus excess (= the best
     reference's error minus the net's Miyasawa right-hand side, per image) and
     its interval: ``>= 0`` would make the gap a conservative certificate;
-  - *Figure 5*: one held-out image, its noisy version, the denoised image and the
-    top eigenvectors, for the net and for ELS.
+  - *Figure 5* (``alpha = 1``): one held-out image, its noisy version, the denoised
+    image and the top eigenvectors, for the net and for ELS;
+  - *r^2 along the net's own path* for the smooth-border net of ``alpha = 1``
+    (N = 400 training images), as for the digits but with fewer samples and steps
+    and ``k`` in {3, 5} calibrated on the net only (ELS costs about 0.1 s per query
+    and patch size here); the findings are ELS minus empirical and KDE minus
+    empirical.
 
 **Claims** (each can fail; tests inject the bugs):
 
@@ -72,11 +79,19 @@ import numpy as np
 
 import numdiff as nd
 
-from ..claims import Finding, at_most, violates
 from ..study import Study, Summary
-from .common import SE_BAND, wilson_ci
+from .trained_findings import (
+    by_alpha,
+    figure2_findings,
+    flat_calpha,
+    geometry_findings,
+    identity_claims,
+    r2_findings,
+    transition,
+    wiener_claims,
+)
 from .trained_geometry import figure5_data, geometry_level, wiener_gaps
-from .trained_measures import closed_form_r2, median_interval, pair_metrics
+from .trained_measures import closed_form_r2, pair_metrics
 from .trained_nets import algebra_checks, level_time, reverse_path, train_net
 from .trained_report import (
     CAPTIONS,
@@ -86,14 +101,10 @@ from .trained_report import (
     geometry_table,
     miyasawa_table,
     pair_table,
-    path_median,
     r2_figure,
     r2_table,
     training_table,
 )
-
-#: Relative error allowed in the float64 identities of a bias-free net (achieved ~1e-15).
-IDENTITY_TOL = 1e-9
 
 
 def _float64(trained, data=None):
@@ -162,13 +173,24 @@ def calpha_cell(config, seed):
     rng = np.random.default_rng(seed)
     levels = [geometry_level(model, refs, held[: config["n_eval"]], s, config["n_spectra"], rng)
               for s in config["levels"]]
-    at_fig = min(levels, key=lambda lev: abs(np.log(lev["s"] / config["figure_level"])))
-    els = {k: v for k, v in at_fig["references"].items() if k.startswith("ELS")}
-    best_els = refs[min(els, key=lambda k: els[k][0])]
-    fig5 = figure5_data(model, best_els, held[0], at_fig["s"], rng)
-    fig5["els_k"] = best_els.k
-    return {"train": record, "levels": levels, "figure5": fig5,
-            "checks": _checks(trained, held[:4], 0.3, rng)}
+    out = {"train": record, "levels": levels, "n_train": n_train}
+    if config["figure5"]:
+        at_fig = min(levels, key=lambda lev: abs(np.log(lev["s"] / config["figure_level"])))
+        els = {k: v for k, v in at_fig["references"].items() if k.startswith("ELS")}
+        best_els = refs[min(els, key=lambda k: els[k][0])]
+        out["figure5"] = figure5_data(model, best_els, held[0], at_fig["s"], rng)
+        out["figure5"]["els_k"] = best_els.k
+    out["checks"] = _checks(trained, held[:4], 0.3, rng)
+    if config["r2"]:
+        # r^2 along the net's own path, as for the digits (no held-out calibration row).
+        r2 = config["r2"]
+        x_T = rng.standard_normal((r2["n_samples"], flat.shape[1]))
+        times, states = reverse_path(model, x_T, r2["path"])
+        net_scores = np.asarray([model.score(t, x) for t, x in zip(times, states)])
+        out["r2"] = closed_form_r2(net_scores, times, states, images[:n_train],
+                                   images[n_train:], r2, rng)
+        out["times"] = times
+    return out
 
 
 def wiener_cell(config, seed):
@@ -191,164 +213,42 @@ def cells(config):
     for n in config["digits"]["n_values"]:
         cell = {k: v for k, v in config["digits"].items() if k != "n_values"}
         out.append((f"digits N={n}", digits_cell, {**cell, "n": n}))
-    for variant, noise in (("smooth", 0.0), ("perturbed", config["calpha"]["perturbed_noise"])):
-        cell = {k: v for k, v in config["calpha"].items() if k != "perturbed_noise"}
-        out.append((f"C^alpha {variant}", calpha_cell, {**cell, "border_noise": noise}))
+    calpha = config["calpha"]
+    base = {k: v for k, v in calpha.items() if k not in ("perturbed_noise", "more_alphas")}
+    for variant, noise in (("smooth", 0.0), ("perturbed", calpha["perturbed_noise"])):
+        out.append((f"C^alpha {variant}", calpha_cell,
+                    {**base, "border_noise": noise, "figure5": True,
+                     "r2": calpha["r2"] if variant == "smooth" else None}))
+    more = calpha["more_alphas"]
+    for a in more["alphas"]:
+        for variant, noise in (("smooth", 0.0), ("perturbed", calpha["perturbed_noise"])):
+            out.append((f"C^alpha {variant} alpha={a:g}", calpha_cell,
+                        {**base, "alpha": a, "border_noise": noise, "train": more["train"],
+                         "figure5": False, "r2": None}))
     out.append(("Wiener", wiener_cell, config["wiener"]))
-    return out
-
-
-# -- claims and findings -----------------------------------------------------------------------
-
-
-def _identity_claims(digits, calpha):
-    nets = [(f"digits N={r['n']}", r["checks"]) for r in digits]
-    nets += [(f"C^alpha {name}", r["checks"]) for name, r in calpha.items()]
-    claims = []
-    for key, what in (("homogeneity", "D(c y) = c D(y), c in {0.5, 2}"),
-                      ("euler", "Euler's identity D(y) = J(y) y (JAX Jacobian)"),
-                      ("trace", "tr grad D (divergence) = sum of jacobian_eigs' spectrum")):
-        worst = max(nets, key=lambda item: item[1][key])
-        claims.append(at_most(
-            f"trained nets: {what}, largest relative error", IDENTITY_TOL, worst[1][key],
-            detectable=IDENTITY_TOL,
-            detail=f"float64 evaluation of the float32 weights at noisy held-out images, "
-                   f"{len(nets)} nets; largest at {worst[0]}"))
-    return claims
-
-
-def _wiener_claims(res):
-    own = max(abs(r["z"]) for r in res["own"])
-    wrong = max(abs(r["z"]) for r in res["wrong"])
-    n = len(res["own"])
-    return [
-        at_most("Miyasawa gap = 0 for the Wiener filter under its prior, max |z|", SE_BAND, own,
-                kind="theory-check", detectable=SE_BAND,
-                detail=f"{n} levels; the gap measured by the code that measures the nets'"),
-        violates("Miyasawa gap of a mis-specified Wiener filter (cov / 2), max |z|", SE_BAND,
-                 wrong, detail="the filter of half the covariance on draws of the covariance"),
-    ]
-
-
-def _r2_findings(digits, rng):
-    out = []
-    small = "the empirical score explains the net better than ELS (memorisation at small N)"
-    ends = ((digits[0], 1, small),
-            (digits[-1], -1, "ELS explains the net better than the empirical score (large N)"))
-    for res, sign, conjecture in ends:
-        diff = (path_median(res["r2"]["empirical"]["r2"])
-                - path_median(res["r2"]["ELS (held-out calibrated)"]["r2"]))
-        est, lo, hi = median_interval(diff, rng)
-        out.append(Finding(
-            f"r^2 empirical minus ELS (held-out k), N={res['n']}",
-            "median over samples of the paired difference of the per-sample median r^2 over "
-            "the path's steps; bootstrap 95%",
-            est, lo, hi, conjecture=conjecture, predicted_sign=sign,
-            detail=f"{len(diff)} samples of the S1 net's path"))
-    return out
-
-
-def _fractions(r, key):
-    """``(successes, trials)`` of the memorised fraction (both nets) or of the agreement."""
-    p = r["pair"]
-    return (sum(p["memorised"]), 2 * p["n"]) if key == "memorised" else (p["agree"], p["n"])
-
-
-def transition(digits, key="memorised"):
-    """Where the memorised fraction (both nets pooled) falls, or the agreement rises,
-    through 1/2, interpolated in log10 N.
-
-    Returns
-    -------
-    (float, float, float)
-        ``log10 N*`` and its interval from the crossings of the Wilson 95% bands
-        (``nan`` where a curve does not cross inside the grid).
-    """
-    log_n = np.log10([r["n"] for r in digits])
-    sign = 1.0 if key == "memorised" else -1.0  # a falling curve, or a rising one
-    curves = [], [], []
-    for r in digits:
-        k, n = _fractions(r, key)
-        for curve, value in zip(curves, (k / n, *wilson_ci(k, n))):
-            curve.append(sign * (value - 0.5))
-
-    def crossing(excess):
-        for i in range(len(excess) - 1):
-            a, b = excess[i], excess[i + 1]
-            if a >= 0 > b:
-                return float(log_n[i] + (log_n[i + 1] - log_n[i]) * a / (a - b))
-        return float("nan")
-
-    est, low_band, high_band = (crossing(c) for c in curves)
-    # A falling curve's lower band crosses first; a rising curve's upper band does.
-    low, high = (low_band, high_band) if key == "memorised" else (high_band, low_band)
-    return est, low, high
-
-
-def _figure2_findings(digits):
-    n_min = np.log10(digits[0]["n"])
-    out = []
-    for key, what in (("memorised", "memorised fraction falls"), ("agree", "agreement rises")):
-        est, lo, hi = transition(digits, key)
-        out.append(Finding(
-            f"trained nets: transition N ({what} through 1/2), log10(N* / N_min)",
-            "interpolated in log N; interval from the crossings of the Wilson 95% bands "
-            "(nan: no crossing in the grid)", est - n_min, lo - n_min, hi - n_min,
-            conjecture="memorisation at the smallest N gives way to generalisation inside "
-                       "the grid", predicted_sign=1,
-            detail=f"N* = {10 ** est:.3g}" if np.isfinite(est) else "no crossing in the grid"))
-    first, last = digits[0]["pair"], digits[-1]["pair"]
-    agree = last["agree"] / last["n"] - first["agree"] / first["n"]
-    se = np.sqrt(sum((p["agree"] + 1) / (p["n"] + 2) * (1 - (p["agree"] + 1) / (p["n"] + 2))
-                     / (p["n"] + 2) for p in (first, last)))
-    out.append(Finding(
-        f"agreement fraction, N={digits[-1]['n']} minus N={digits[0]['n']}",
-        "difference of fractions, normal 95% interval (Agresti-Caffo s.e.)", agree,
-        agree - 1.96 * se, agree + 1.96 * se,
-        conjecture="nets on disjoint sets agree more at large N", predicted_sign=1))
-    return out
-
-
-def _geometry_findings(calpha):
-    out = []
-    smooth, rough = calpha["smooth"]["levels"], calpha["perturbed"]["levels"]
-    for a, b in zip(smooth, rough):
-        ra, rb = np.asarray(a["entropy_rank"]), np.asarray(b["entropy_rank"])
-        diff = rb.mean() - ra.mean()
-        se = np.sqrt(ra.var(ddof=1) / ra.size + rb.var(ddof=1) / rb.size)
-        out.append(Finding(
-            f"entropy rank of grad D, perturbed minus smooth border, s={a['s']:.3g}",
-            "difference of means over held-out images, normal 95% interval", diff,
-            diff - 1.96 * se, diff + 1.96 * se,
-            conjecture="the perturbed border gives a slower eigenvalue decay", predicted_sign=1,
-            detail=f"{ra.size} + {rb.size} images; smooth {ra.mean():.3g}, perturbed "
-                   f"{rb.mean():.3g}"))
-    for name, res in calpha.items():
-        for lev in res["levels"]:
-            est, se = lev["gap_minus_excess"]
-            out.append(Finding(
-                f"Miyasawa gap minus excess error, {name}, s={lev['s']:.3g}",
-                "mean over held-out images of (best reference's error - (sigma^2/alpha) tr "
-                "grad D), normal 95% interval", est, est - 1.96 * se, est + 1.96 * se,
-                conjecture="the gap is a conservative certificate of the excess error",
-                predicted_sign=1,
-                detail=f"gap {lev['gap'][0]:.3g}, excess {lev['excess'][0]:.3g} over "
-                       f"{lev['best']}"))
     return out
 
 
 def summarise(cell_results, config, outdir):
     by_label = {r.label: r.result for r in cell_results}
     digits = [by_label[f"digits N={n}"] for n in config["digits"]["n_values"]]
-    calpha = {v: by_label[f"C^alpha {v}"] for v in ("smooth", "perturbed")}
-    claims = _identity_claims(digits, calpha) + _wiener_claims(by_label["Wiener"])
+    per_alpha = by_alpha(by_label, config)
+    calpha = per_alpha[config["calpha"]["alpha"]]  # the nets of the figures
+    every_calpha = flat_calpha(per_alpha)
+    smooth = calpha["smooth"]
+    claims = identity_claims(digits, every_calpha) + wiener_claims(by_label["Wiener"])
     rng = np.random.default_rng(config["seed"])
-    findings = (_r2_findings(digits, rng) + _figure2_findings(digits)
-                + _geometry_findings(calpha))
-    tables = [training_table(digits, calpha, config), r2_table(digits, rng),
+    findings = (r2_findings(digits, (smooth["n_train"], smooth["r2"]), rng)
+                + figure2_findings(digits) + geometry_findings(per_alpha))
+    r2_columns = [(f"N={r['n']}", r["r2"]) for r in digits]
+    calpha_column = [(f"smooth, alpha={config['calpha']['alpha']:g}, N={smooth['n_train']}",
+                      smooth["r2"])]
+    tables = [training_table(digits, every_calpha, config),
+              "Digits.\n\n" + r2_table(r2_columns, rng),
+              "C^alpha images (the net of the smooth border).\n\n" + r2_table(calpha_column, rng),
               pair_table(digits, {key: transition(digits, key) for key in ("memorised", "agree")}),
-              geometry_table(calpha),
-              miyasawa_table(calpha, by_label["Wiener"])]
+              geometry_table(per_alpha),
+              miyasawa_table(every_calpha, by_label["Wiener"])]
     figures = [r2_figure(digits, outdir), figure2_figure(digits, outdir),
                figure5_figure(calpha, outdir), decay_figure(calpha, outdir)]
     return Summary(claims, figures, tables, findings, captions=CAPTIONS)
@@ -369,6 +269,12 @@ def _train(steps, batch, eval_every):
 
 def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
     path = {"s_start": 10.0, "s_end": 0.01, "steps": 12 if quick else 24}
+    # r^2 on C^alpha: ELS at 16x16 with N = 400 costs about 0.1 s per query and patch size
+    # on this machine, hence few samples, a short path and two candidates.
+    calpha_r2 = {"n_samples": 6 if quick else 12, "candidates": [3, 5], "n_calibration": 0,
+                 "path": {**path, "steps": 4 if quick else 8}}
+    # A second contour exponent (smoother contours), at half the updates for the budget.
+    more_steps = 150 if quick else calpha_steps // 2
     return {
         "seed": 2121,
         "digits": {"n_values": n_values, "n_heldout": 397, "split_seed": 5,
@@ -383,7 +289,9 @@ def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
                            if quick else _NET_CALPHA),
                    "train": _train(calpha_steps, 64, max(calpha_steps // 4, 1)),
                    "levels": [0.05, 0.2, 0.8], "figure_level": 0.2, "n_eval": n_eval,
-                   "n_spectra": 8 if quick else 12, "candidates": [3, 5]},
+                   "n_spectra": 8 if quick else 12, "candidates": [3, 5], "r2": calpha_r2,
+                   "more_alphas": {"alphas": [2.0],
+                                   "train": _train(more_steps, 64, max(more_steps // 4, 1))}},
         "wiener": {"size": 8 if quick else 16, "alpha": 1.0, "beta": 1.0, "data_seed": 11,
                    "n_cov": 400, "n": 2000 if quick else 4000, "levels": [0.05, 0.2, 0.8]},
     }

@@ -47,6 +47,23 @@ def entropy_rank(spec):
     return np.exp(h)
 
 
+def entropy_rank_difference(smooth, perturbed):
+    """Perturbed minus smooth mean entropy rank at one level, and its normal s.e.
+
+    Parameters
+    ----------
+    smooth, perturbed : dict
+        One level of each net (``entropy_rank``: per-image values).
+
+    Returns
+    -------
+    (float, float)
+    """
+    ra, rb = np.asarray(smooth["entropy_rank"]), np.asarray(perturbed["entropy_rank"])
+    return (float(rb.mean() - ra.mean()),
+            float(np.sqrt(ra.var(ddof=1) / ra.size + rb.var(ddof=1) / rb.size)))
+
+
 def geometry_level(model, references, x0, s, n_spectra, rng):
     """Miyasawa gap, excess error and spectra of ``model`` at one noise level.
 

@@ -97,6 +97,62 @@ def family_r2(net_scores, family_scores, choose):
     return np.asarray(r2), ks
 
 
+def kde_bandwidth(flat):
+    """Bandwidth ``h`` of the smoothed empirical law compared with the nets: the noise
+    level of the predicted collapse, ``h^2 = 1 / collapse_snr(N, d, data_var)``
+    (``theory.memorization``; the choice of the ``denoiser_geometry`` study).
+
+    Parameters
+    ----------
+    flat : ndarray, shape (N, d)
+        Training images, flattened.
+
+    Returns
+    -------
+    float
+        ``data_var`` is the mean variance per pixel (1/N normalisation).
+    """
+    from theory.memorization import collapse_snr
+
+    n, d = flat.shape
+    return float(1.0 / np.sqrt(collapse_snr(n, d, float(flat.var(axis=0).mean()))))
+
+
+def global_scores(flat, schedule, h):
+    """Scores of the closed forms that see whole images: the empirical score, the
+    Wiener filter of the Gaussian fit, and the smoothed KDE of bandwidth ``h``.
+
+    Parameters
+    ----------
+    flat : ndarray, shape (N, d)
+    schedule : OU schedule
+    h : float
+        KDE bandwidth, >= 0 (0 is the empirical score).
+
+    Returns
+    -------
+    dict
+        Name -> ``score(t, x)`` with ``x`` of shape (M, d), returning (M, d). The
+        Wiener and KDE scores are Tweedie's ``(alpha D - x) / sigma^2`` of the
+        posterior means of ``theory.denoisers``.
+    """
+    import numdiff as nd
+    from theory.denoisers import gaussian_denoiser, kde_denoiser
+
+    emp = nd.EmpiricalScore(flat, schedule)
+    mean, cov = flat.mean(axis=0), np.cov(flat, rowvar=False)
+
+    def tweedie(denoiser):
+        def score(t, x):
+            alpha, sigma2 = float(schedule.alpha(t)), float(schedule.sigma2(t))
+            return (alpha * denoiser(x, alpha, sigma2) - x) / sigma2
+        return score
+
+    return {"empirical": emp.score,
+            "Wiener": tweedie(lambda x, a, s2: gaussian_denoiser(x, mean, cov, a, s2)),
+            "KDE": tweedie(lambda x, a, s2: kde_denoiser(x, flat, h, a, s2))}
+
+
 def closed_form_r2(net_scores, times, states, train_images, held_images, config, rng):
     """r^2 of every closed form against the net along the net's path.
 
@@ -109,32 +165,27 @@ def closed_form_r2(net_scores, times, states, train_images, held_images, config,
     held_images : ndarray, shape (m, H, W, 1)
         For the network-free (held-out) calibration of the ELS patch size.
     config : dict
-        ``candidates`` (odd patch sizes).
+        ``candidates`` (odd patch sizes) and ``n_calibration`` (held-out images of
+        the network-free calibration; 0 skips that row).
     rng : numpy.random.Generator
 
     Returns
     -------
     dict
-        Model name -> ``{"r2": (S, n) list, "k": per-step patch sizes or None}``.
+        Model name -> ``{"r2": (S, n) list, "k": per-step patch sizes or None}``;
+        the KDE row also has its bandwidth ``h``.
     """
     import numdiff as nd
     from numdiff.local import BoundaryAwareELS, EquivariantLocalScore, LocalScore
     from numdiff.local.calibration import calibrate_held_out
-    from theory.denoisers import gaussian_denoiser
 
     schedule = nd.OU()
     flat = train_images.reshape(len(train_images), -1)
+    h = kde_bandwidth(flat)
     out = {}
-    emp = nd.EmpiricalScore(flat, schedule)
-    mean, cov = flat.mean(axis=0), np.cov(flat, rowvar=False)
-    emp_r2, wiener_r2 = [], []
-    for t, x, ref in zip(times, states, net_scores):
-        alpha, sigma2 = float(schedule.alpha(t)), float(schedule.sigma2(t))
-        emp_r2.append(r_squared(ref, emp.score(t, x)))
-        wiener = (alpha * gaussian_denoiser(x, mean, cov, alpha, sigma2) - x) / sigma2
-        wiener_r2.append(r_squared(ref, wiener))
-    out["empirical"] = {"r2": np.asarray(emp_r2), "k": None}
-    out["Wiener"] = {"r2": np.asarray(wiener_r2), "k": None}
+    for name, score in global_scores(flat, schedule, h).items():
+        r2 = [r_squared(ref, score(t, x)) for t, x, ref in zip(times, states, net_scores)]
+        out[name] = {"r2": np.asarray(r2), "k": None}
 
     def best(_, sims):
         return max(sims, key=sims.get)
@@ -148,14 +199,17 @@ def closed_form_r2(net_scores, times, states, train_images, held_images, config,
                         for k, m in models.items()}
         r2, ks = family_r2(net_scores, scores[name], best)
         out[f"{name} (net-calibrated)"] = {"r2": r2, "k": ks}
-    # The network-free calibration: the k of least held-out denoising loss at each time.
-    order = np.argsort(times)
-    held = held_images[: config["n_calibration"]].reshape(-1, flat.shape[1])
-    sched = calibrate_held_out(lambda k: EquivariantLocalScore(train_images, schedule, k),
-                               candidates, held, schedule, times[order], rng=rng)
-    r2, ks = family_r2(net_scores, scores["ELS"], lambda i, _: sched(times[i]))
-    out["ELS (held-out calibrated)"] = {"r2": r2, "k": ks}
-    return {k: {"r2": v["r2"].tolist(), "k": v["k"]} for k, v in out.items()}
+    if config["n_calibration"] > 0:
+        # The network-free calibration: the k of least held-out denoising loss at each time.
+        order = np.argsort(times)
+        held = held_images[: config["n_calibration"]].reshape(-1, flat.shape[1])
+        sched = calibrate_held_out(lambda k: EquivariantLocalScore(train_images, schedule, k),
+                                   candidates, held, schedule, times[order], rng=rng)
+        r2, ks = family_r2(net_scores, scores["ELS"], lambda i, _: sched(times[i]))
+        out["ELS (held-out calibrated)"] = {"r2": r2, "k": ks}
+    result = {k: {"r2": v["r2"].tolist(), "k": v["k"]} for k, v in out.items()}
+    result["KDE"]["h"] = h
+    return result
 
 
 def pair_metrics(x1, x2, s1, s2, held):

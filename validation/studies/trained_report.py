@@ -14,6 +14,7 @@ from ..plotting import (
 )
 from ..report import markdown_table
 from .common import wilson_ci
+from .trained_geometry import entropy_rank_difference
 from .trained_measures import median_interval
 
 #: Caption of each figure in the report.
@@ -45,7 +46,7 @@ CAPTIONS = {
     ),
 }
 
-_NAMES = ("empirical", "Wiener", "LS (net-calibrated)", "ELS (net-calibrated)",
+_NAMES = ("empirical", "Wiener", "KDE", "LS (net-calibrated)", "ELS (net-calibrated)",
           "ELS (held-out calibrated)", "BA-ELS (net-calibrated)")
 _LEVELS_SHOWN = (0, 3, 5, 7)  # evaluation levels of the training table (of 8)
 
@@ -88,19 +89,33 @@ def training_table(digits, calpha, config):
     return note + "\n\n" + markdown_table(head, rows)
 
 
-def r2_table(digits, rng):
-    head = ["model"] + [f"N={r['n']}" for r in digits]
+def r2_table(columns, rng):
+    """r^2 table: one row per closed form, one column per net.
+
+    Parameters
+    ----------
+    columns : list of (str, dict)
+        Column header and the r^2 result of one net (``closed_form_r2``).
+    rng : numpy.random.Generator
+        For the bootstrap intervals.
+    """
+    head = ["model"] + [header for header, _ in columns]
     rows = []
     for name in _NAMES:
-        rows.append([name] + [_interval(*median_interval(path_median(r["r2"][name]["r2"]), rng))
-                              for r in digits])
-    ks = []
-    for r in digits:
+        if any(name not in r2 for _, r2 in columns):
+            continue
+        rows.append([name] + [_interval(*median_interval(path_median(r2[name]["r2"]), rng))
+                              for _, r2 in columns])
+    lines = [f"{header}: KDE bandwidth h = {r2['KDE']['h']:.3g}" for header, r2 in columns]
+    for header, r2 in columns:
         for name in ("ELS (net-calibrated)", "ELS (held-out calibrated)"):
-            ks.append(f"N={r['n']} {name}: k(t) from T to delta = {r['r2'][name]['k']}")
+            if name in r2:
+                lines.append(f"{header} {name}: k(t) from T to delta = {r2[name]['k']}")
     note = ("r^2 of each closed form's score against the net's along the net's path: median "
-            "over samples of the per-sample median of r^2 over the path's steps [bootstrap 95% interval]. Patch sizes per step:\n\n"
-            + "\n".join(f"- {k}" for k in ks))
+            "over samples of the per-sample median of r^2 over the path's steps [bootstrap 95% "
+            "interval]. KDE: the training set smoothed by N(0, h^2 I), h the noise of the "
+            "predicted collapse. Bandwidths and patch sizes per step:\n\n"
+            + "\n".join(f"- {line}" for line in lines))
     return markdown_table(head, rows) + "\n\n" + note
 
 
@@ -140,19 +155,30 @@ def pair_table(digits, crossing):
     return markdown_table(head, rows) + "\n\n" + note
 
 
-def geometry_table(calpha):
-    rows = []
-    for name, res in calpha.items():
-        for lev in res["levels"]:
-            ranks = np.asarray(lev["entropy_rank"])
-            spec = np.asarray(lev["mean_spectrum"])
-            rows.append([name, f"{lev['s']:.3g}",
-                         f"{ranks.mean():.3g} +- {ranks.std(ddof=1) / np.sqrt(ranks.size):.2g}",
-                         f"{spec[0]:.3g}", f"{spec[9]:.3g}", f"{spec[49]:.3g}",
-                         f"{lev['lowest_eig']:.2g}"])
-    head = ["border", "sigma/alpha", "entropy rank (mean +- s.e.)", "alpha lambda_1",
-            "alpha lambda_10", "alpha lambda_50", "lowest eigenvalue"]
-    return markdown_table(head, rows)
+def geometry_table(by_alpha):
+    """Spectra per contour exponent, border and level, then the entropy-rank differences.
+
+    ``by_alpha``: alpha -> {"smooth": result, "perturbed": result}.
+    """
+    rows, diffs = [], []
+    for alpha, pair in by_alpha.items():
+        for name, res in pair.items():
+            for lev in res["levels"]:
+                ranks = np.asarray(lev["entropy_rank"])
+                spec = np.asarray(lev["mean_spectrum"])
+                rows.append([f"{alpha:g}", name, res["train"]["steps"], f"{lev['s']:.3g}",
+                             f"{ranks.mean():.3g} +- {ranks.std(ddof=1) / np.sqrt(ranks.size):.2g}",
+                             f"{spec[0]:.3g}", f"{spec[9]:.3g}", f"{spec[49]:.3g}",
+                             f"{lev['lowest_eig']:.2g}"])
+        for a, b in zip(pair["smooth"]["levels"], pair["perturbed"]["levels"]):
+            diff, se = entropy_rank_difference(a, b)
+            diffs.append([f"{alpha:g}", f"{a['s']:.3g}",
+                          _interval(diff, diff - 1.96 * se, diff + 1.96 * se)])
+    head = ["contour alpha", "border", "updates", "sigma/alpha", "entropy rank (mean +- s.e.)",
+            "alpha lambda_1", "alpha lambda_10", "alpha lambda_50", "lowest eigenvalue"]
+    return (markdown_table(head, rows) + "\n\nEntropy rank, perturbed minus smooth border "
+            "(difference of means, normal 95% interval):\n\n"
+            + markdown_table(["contour alpha", "sigma/alpha", "difference"], diffs))
 
 
 def miyasawa_table(calpha, wiener):
