@@ -20,6 +20,10 @@ Usage::
     python benchmarks/bench_compile.py                 # every path, table + top functions
     python benchmarks/bench_compile.py --warm          # also the load from a filled cache
     python benchmarks/bench_compile.py --paths knn_d64 # some paths only
+    python benchmarks/bench_compile.py --trees ../before .   # two checkouts, path by path
+
+With ``--trees`` each path runs once per checkout (its ``numdiff`` first on the
+child's ``PYTHONPATH``), back to back, so that both see the same load.
 """
 
 from __future__ import annotations
@@ -59,6 +63,13 @@ def _pruned(nd, rng):
     return lambda: f.denoise(1e-4, x)
 
 
+def _pruned_auto(nd, rng):
+    # The default mode: enough queries to build the index, the gate's survey, the merge.
+    f, _ = _score(nd, rng, 2, "auto", n=4000)
+    x = f.data[:256] + 1e-3 * rng.standard_normal((256, 2))
+    return lambda: f.denoise(1e-4, x)
+
+
 def _divergence(nd, rng):
     f, x = _score(nd, rng, 2, "off")
     return lambda: f.divergence(0.5, x)
@@ -85,6 +96,7 @@ PATHS = {
     "denoise_d2": ("dense denoise, d = 2", _denoise(2)),
     "denoise_d64": ("dense denoise, d = 64", _denoise(64)),
     "denoise_pruned": ("pruned denoise, d = 2", _pruned),
+    "denoise_pruned_auto": ("pruned denoise, d = 2, auto", _pruned_auto),
     "divergence": ("divergence, d = 2", _divergence),
     "knn_d2": ("nearest_neighbors, d = 2", _knn(2)),
     "knn_d64": ("nearest_neighbors, d = 64", _knn(64)),
@@ -132,10 +144,12 @@ def _self_times(buffer):
     return dict(out)
 
 
-def run_path(name, cache_dir):
+def run_path(name, cache_dir, tree=None):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    proc = subprocess.run([sys.executable, __file__, "--child", name], env=env,
-                          capture_output=True, text=True, check=False)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([tree, *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", name], env=env,
+                          capture_output=True, text=True, check=False, cwd=tree)
     if proc.returncode:
         raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -146,6 +160,8 @@ def main():
     parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=list(PATHS))
     parser.add_argument("--warm", action="store_true", help="also load from the filled cache")
     parser.add_argument("--top", type=int, default=6, help="functions listed per path")
+    parser.add_argument("--trees", nargs="+", metavar="DIR",
+                        help="checkouts to compare, each path run in each in turn")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -154,33 +170,37 @@ def main():
     print("seconds; one fresh process and an empty Numba cache per path; 'compile' = first"
           " call - second call; 'cpu' = the first call's CPU time (compiling is serial: on a"
           " loaded host it varies less than the wall time); 'specs' = specialisations compiled")
-    head = (f"{'path':<28} {'import':>7} {'first':>7} {'cpu':>7} {'second':>7} {'compile':>8}"
-            f" {'specs':>6}")
+    trees = [os.path.abspath(tree) for tree in args.trees] if args.trees else [None]
+    width = 28 + (max(len(os.path.basename(t)) for t in trees) + 3 if args.trees else 0)
+    head = (f"{'path':<{width}} {'import':>7} {'first':>7} {'cpu':>7} {'second':>7}"
+            f" {'compile':>8} {'specs':>6}")
     print(head + (f" {'warm 1st':>9}" if args.warm else ""))
     details, over = {}, []
     for name in args.paths:
-        with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache_dir:
-            rec = run_path(name, cache_dir)
-            warm = run_path(name, cache_dir) if args.warm else None
-        funcs = rec["functions"]
-        n_spec = sum(count for count, _ in funcs.values())
-        line = (f"{PATHS[name][0]:<28} {rec['import']:7.2f} {rec['first']:7.2f} "
-                f"{rec['first_cpu']:7.2f} {rec['second']:7.3f} {rec['first'] - rec['second']:8.2f}"
-                f" {n_spec:6d}")
-        if warm:
-            line += f" {warm['first']:9.2f}"
-        print(line, flush=True)
-        details[name] = funcs
-        if rec["first_cpu"] > TARGET_S:
-            over.append(PATHS[name][0])
+        for tree in trees:
+            label = PATHS[name][0] + (f" [{os.path.basename(tree)}]" if tree else "")
+            with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache_dir:
+                rec = run_path(name, cache_dir, tree)
+                warm = run_path(name, cache_dir, tree) if args.warm else None
+            funcs = rec["functions"]
+            n_spec = sum(count for count, _ in funcs.values())
+            line = (f"{label:<{width}} {rec['import']:7.2f} {rec['first']:7.2f} "
+                    f"{rec['first_cpu']:7.2f} {rec['second']:7.3f}"
+                    f" {rec['first'] - rec['second']:8.2f} {n_spec:6d}")
+            if warm:
+                line += f" {warm['first']:9.2f}"
+            print(line, flush=True)
+            details[label] = funcs
+            if rec["first_cpu"] > TARGET_S:
+                over.append(label)
     print(f"target: no first call over {TARGET_S:.0f} s of CPU time: "
           + ("met" if not over else "NOT met (" + ", ".join(over) + ")"))
     print(f"\nWhere the compile time goes (top {args.top} per path: self seconds,"
           " specialisations)")
-    for name, funcs in details.items():
+    for label, funcs in details.items():
         ranked = sorted(funcs.items(), key=lambda item: -item[1][1])[: args.top]
         total = sum(sec for _, sec in funcs.values())
-        print(f"{PATHS[name][0]} (sum {total:.1f} s over {len(funcs)} functions):")
+        print(f"{label} (sum {total:.1f} s over {len(funcs)} functions):")
         for func, (count, sec) in ranked:
             print(f"    {sec:6.2f} s  x{count}  {func}")
 

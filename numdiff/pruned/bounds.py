@@ -117,17 +117,6 @@ def logit_bound(u2_up, k_s, b, shrink):
 
 
 @jit
-def box_far(sx, a_s, lo, hi, row):
-    """The squared distance from ``sx (d,)`` to the farthest corner of the scaled box
-    ``a_s [lo[row], hi[row]]`` (rounded; used with a one-nat margin, see :func:`walk`)."""
-    total = 0.0
-    for j in range(sx.shape[0]):
-        gap = max(abs(sx[j] - a_s * lo[row, j]), abs(sx[j] - a_s * hi[row, j]))
-        total += gap * gap
-    return total
-
-
-@jit
 def walk(sx, a_s, k_s, u2_up, tree, levels, max_points, reached, b_reached, kept, stack):
     """Walk down the tree: skip every subtree whose logit bound is below
     ``deep_below``, keep every subtree whose logits all exceed ``keep_above`` by a
@@ -172,17 +161,24 @@ def walk(sx, a_s, k_s, u2_up, tree, levels, max_points, reached, b_reached, kept
             n_reached += 1
             if e >= keep_above:
                 certain += count
-        elif k_s * (u2_up - box_far(sx, a_s, node_lo, node_hi, code)) >= keep_above + 1.0:
-            for leaf in range(node_leaves[code, 0], node_leaves[code, 1]):
-                kept[n_kept] = leaf
-                n_kept += 1
-            kept_points += count
-            certain += count
         else:
-            # Right pushed first: leaves come out in increasing order.
-            stack[depth] = child[code, 1]
-            stack[depth + 1] = child[code, 0]
-            depth += 2
+            # The farthest corner of the node's scaled box (rounded: hence the margin
+            # of one nat below).
+            far = 0.0
+            for j in range(sx.shape[0]):
+                gap = max(abs(sx[j] - a_s * node_lo[code, j]), abs(sx[j] - a_s * node_hi[code, j]))
+                far += gap * gap
+            if k_s * (u2_up - far) >= keep_above + 1.0:
+                for leaf in range(node_leaves[code, 0], node_leaves[code, 1]):
+                    kept[n_kept] = leaf
+                    n_kept += 1
+                kept_points += count
+                certain += count
+            else:
+                # Right pushed first: leaves come out in increasing order.
+                stack[depth] = child[code, 1]
+                stack[depth + 1] = child[code, 0]
+                depth += 2
         if certain > max_points:
             return n_reached, n_kept, certain, deep_points, deep_top, False
     return n_reached, n_kept, kept_points, deep_points, deep_top, True
@@ -199,7 +195,7 @@ def select_leaves(e_up, reached, n_reached, weight, log_weight, levels, deep_poi
     e_up : ndarray, shape (>= n_reached,)
         Logit bounds of the listed leaves (:func:`walk`, :func:`logit_bound`).
     reached : ndarray of int64, shape (>= n_reached,)
-        The listed leaves.
+        The listed leaves, in increasing order.
     n_reached : int
     weight, log_weight : ndarray, shape (L,)
         ``n_leaf`` and ``log n_leaf`` of every leaf.
@@ -209,8 +205,8 @@ def select_leaves(e_up, reached, n_reached, weight, log_weight, levels, deep_poi
         Points in skipped subtrees (each of weight ``< exp(deep_below)``) and the
         largest of their bounds.
     kept : ndarray of int64, shape (L,)
-        The leaves kept so far, ``kept[:n_kept]``; the kept listed leaves are
-        appended.
+        The leaves kept so far, ``kept[:n_kept]``, in increasing order; on return
+        ``kept[:n_kept]`` holds them and the kept listed leaves, in increasing order.
     n_kept : int
     kept_points : float
         Points in ``kept[:n_kept]``.
@@ -226,16 +222,16 @@ def select_leaves(e_up, reached, n_reached, weight, log_weight, levels, deep_poi
     """
     keep_above, far_below, deep_below, budget = levels[0], levels[1], levels[2], levels[3]
     skipped_top = deep_top
-    n_marginal = 0
-    n_band = 0
+    # Counters passed to jitted functions start as int64, not as the literal 0: Numba
+    # would compile those functions once more for the literal's type.
+    n_marginal = np.int64(0)
+    n_band = np.int64(0)
     for i in range(n_reached):
         e = e_up[i]
         leaf = reached[i]
         if e >= keep_above:
-            kept[n_kept] = leaf
-            n_kept += 1
-            kept_points += weight[leaf]
-        elif e >= far_below:
+            continue
+        if e >= far_below:
             marginal[n_marginal] = i
             n_marginal += 1
         else:
@@ -247,20 +243,73 @@ def select_leaves(e_up, reached, n_reached, weight, log_weight, levels, deep_poi
                 deep_points += weight[leaf]
     skipped = deep_points * np.exp(deep_below) + exp_shifted_sum(band, n_band, 0.0)
     # The marginal leaves, smallest bound first, are skipped while the sum allows;
-    # the rest are kept.
-    order = np.argsort(e_up[marginal[:n_marginal]])
+    # the rest are kept, flagged in ``band`` (free once summed).
+    sort_by_key(marginal, n_marginal, e_up)
     n_skip = 0
     while n_skip < n_marginal:
-        i = marginal[order[n_skip]]
+        i = marginal[n_skip]
         term = weight[reached[i]] * np.exp(e_up[i])
         if skipped + term > budget:
             break
         skipped += term
         skipped_top = max(skipped_top, e_up[i])
         n_skip += 1
+    for i in range(n_reached):
+        band[i] = 1.0 if e_up[i] >= keep_above else 0.0
     for j in range(n_skip, n_marginal):
-        leaf = reached[marginal[order[j]]]
-        kept[n_kept] = leaf
-        n_kept += 1
-        kept_points += weight[leaf]
+        band[marginal[j]] = 1.0
+    # The kept listed leaves in increasing order (``reached`` is), then merged from
+    # the back with the walk's kept leaves (increasing too): the merge reads the
+    # kept points in increasing order without sorting them.
+    n_listed = 0
+    for i in range(n_reached):
+        if band[i] > 0.0:
+            marginal[n_listed] = reached[i]
+            n_listed += 1
+            kept_points += weight[reached[i]]
+    i = n_kept - 1
+    n_kept += n_listed
+    for k in range(n_kept - 1, -1, -1):
+        if n_listed == 0:
+            break
+        if i >= 0 and kept[i] > marginal[n_listed - 1]:
+            kept[k] = kept[i]
+            i -= 1
+        else:
+            n_listed -= 1
+            kept[k] = marginal[n_listed]
     return n_kept, kept_points, skipped_top
+
+
+@jit
+def sort_by_key(items, n, key):
+    """Sort ``items[:n]`` (int64) in place by increasing ``key[item]``, ties by the
+    smaller item: a heap sort (no allocation, ``O(n log n)`` at worst, and one small
+    function to compile where Numba's ``argsort`` compiles a quicksort's five)."""
+    heap = n
+    root = n // 2
+    while True:
+        if root > 0:
+            root -= 1
+        else:
+            heap -= 1
+            if heap <= 0:
+                return
+            items[0], items[heap] = items[heap], items[0]
+        # Sift items[root] down within items[:heap] (a max-heap by (key, item)).
+        node = root
+        item = items[node]
+        while True:
+            child = 2 * node + 1
+            if child >= heap:
+                break
+            if child + 1 < heap:
+                a, b = items[child], items[child + 1]
+                if key[a] < key[b] or (key[a] == key[b] and a < b):
+                    child += 1
+            c = items[child]
+            if not (key[item] < key[c] or (key[item] == key[c] and item < c)):
+                break
+            items[node] = c
+            node = child
+        items[node] = item

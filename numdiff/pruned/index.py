@@ -178,21 +178,23 @@ def build_index(data, leaf_size=None):
     perm = np.arange(n_points, dtype=np.int64)
     points = data.copy()
     starts = np.empty(n_points + 1, dtype=np.int64)
-    split_dim = np.empty(max(n_points - 1, 1), dtype=np.int64)
-    split_value = np.empty(max(n_points - 1, 1))
-    child = np.empty((max(n_points - 1, 1), 2), dtype=np.int64)
-    n_leaves, n_nodes = _split(points, leaf_size, perm, starts, split_dim, split_value, child)
+    most_nodes = max(n_points - 1, 1)
+    split_dim = np.empty(most_nodes, dtype=np.int64)
+    split_value = np.empty(most_nodes)
+    child = np.empty((most_nodes, 2), dtype=np.int64)
+    # Written for the nodes only (the untouched rows cost no memory).
+    node_lo = np.empty((most_nodes, dim))
+    node_hi = np.empty((most_nodes, dim))
+    node_range = np.empty((most_nodes, 2), dtype=np.int64)
+    n_leaves, n_nodes = _split(points, leaf_size, perm, starts, split_dim, split_value, child,
+                               node_lo, node_hi, node_range)
     leaf_start = starts[: n_leaves + 1].copy()
     leaf_start[n_leaves] = n_points
     leaf_lo = np.minimum.reduceat(points, leaf_start[:-1], axis=0)
     leaf_hi = np.maximum.reduceat(points, leaf_start[:-1], axis=0)
-    child = child[:n_nodes].copy()
-    node_lo = np.empty((n_nodes, dim))
-    node_hi = np.empty((n_nodes, dim))
-    node_weight = np.empty(n_nodes)
-    node_leaves = np.empty((n_nodes, 2), dtype=np.int64)
-    leaf_weight = np.diff(leaf_start).astype(np.float64)
-    _node_boxes(child, leaf_lo, leaf_hi, leaf_weight, node_lo, node_hi, node_weight, node_leaves)
+    node_range = node_range[:n_nodes]
+    # A node's points are a run of whole leaves: its first and last leaf by their starts.
+    node_leaves = np.searchsorted(leaf_start, node_range).astype(np.int64)
     return LeafIndex(
         perm=perm,
         points=points,
@@ -200,54 +202,34 @@ def build_index(data, leaf_size=None):
         leaf_start=leaf_start,
         leaf_lo=leaf_lo,
         leaf_hi=leaf_hi,
-        leaf_weight=leaf_weight,
+        leaf_weight=np.diff(leaf_start).astype(np.float64),
         split_dim=split_dim[:n_nodes].copy(),
         split_value=split_value[:n_nodes].copy(),
-        child=child,
-        node_lo=node_lo,
-        node_hi=node_hi,
-        node_weight=node_weight,
+        child=child[:n_nodes].copy(),
+        node_lo=node_lo[:n_nodes].copy(),
+        node_hi=node_hi[:n_nodes].copy(),
+        node_weight=np.diff(node_range, axis=1)[:, 0].astype(np.float64),
         node_leaves=node_leaves,
     )
 
 
-@jit
-def _node_boxes(child, leaf_lo, leaf_hi, leaf_weight, node_lo, node_hi, node_weight, node_leaves):
-    """Boxes, counts and leaf ranges of the internal nodes from their children's;
-    children have larger numbers than their parent (preorder), so one pass
-    backwards suffices."""
-    for node in range(child.shape[0] - 1, -1, -1):
-        node_lo[node] = np.inf
-        node_hi[node] = -np.inf
-        node_weight[node] = 0.0
-        for side in range(2):
-            code = child[node, side]
-            if code >= 0:
-                lo, hi, count = node_lo[code], node_hi[code], node_weight[code]
-                first, stop = node_leaves[code, 0], node_leaves[code, 1]
-            else:
-                leaf = -1 - code
-                lo, hi, count = leaf_lo[leaf], leaf_hi[leaf], leaf_weight[leaf]
-                first, stop = leaf, leaf + 1
-            node_lo[node] = np.minimum(node_lo[node], lo)
-            node_hi[node] = np.maximum(node_hi[node], hi)
-            node_weight[node] += count
-            if side == 0:
-                node_leaves[node, 0] = first
-            else:
-                node_leaves[node, 1] = stop
+# The kd-tree kernels index and loop element by element: slice assignments of
+# arrays and np.arange / np.argmax each make Numba compile their implementations
+# (with the formatting of their error messages), about 1.5 s on the first call.
 
 
 @jit
-def _split(points, leaf_size, perm, starts, split_dim, split_value, child):
+def _split(points, leaf_size, perm, starts, split_dim, split_value, child, node_lo, node_hi,
+           node_range):
     """The kd-tree of :func:`build_index`: permutes the rows of ``points`` and
     ``perm`` alike, in place (so that every pass reads rows in order), and fills
-    the leaf starts and internal nodes; returns ``(n_leaves, n_nodes)``."""
+    the leaf starts and the internal nodes: splits, children, tight boxes and
+    ranges of permuted points; returns ``(n_leaves, n_nodes)``."""
     dim = points.shape[1]
     # Depth-first, left child first, so that leaves come out in permuted order;
     # each entry is (start, stop, parent node, side). The depth is <= 64.
     stack = np.empty((130, 4), dtype=np.int64)
-    stack[0] = (0, points.shape[0], -1, 0)
+    stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = 0, points.shape[0], -1, 0
     depth = 1
     n_leaves = 0
     n_nodes = 0
@@ -255,15 +237,20 @@ def _split(points, leaf_size, perm, starts, split_dim, split_value, child):
     high = np.empty(dim)
     while depth > 0:
         depth -= 1
-        start, stop, parent, side = stack[depth]
-        low[:] = np.inf
-        high[:] = -np.inf
+        start, stop = stack[depth, 0], stack[depth, 1]
+        parent, side = stack[depth, 2], stack[depth, 3]
+        for j in range(dim):
+            low[j] = np.inf
+            high[j] = -np.inf
         for i in range(start, stop):
-            row = points[i]
             for j in range(dim):
-                low[j] = min(low[j], row[j])
-                high[j] = max(high[j], row[j])
-        axis = np.argmax(high - low)
+                low[j] = min(low[j], points[i, j])
+                high[j] = max(high[j], points[i, j])
+        # The widest coordinate, the first of equal widths.
+        axis = np.int64(0)  # not the literal 0: a second compilation of _select
+        for j in range(1, dim):
+            if high[j] - low[j] > high[axis] - low[axis]:
+                axis = j
         if stop - start <= leaf_size or high[axis] == low[axis]:
             code = -1 - n_leaves
             starts[n_leaves] = start
@@ -273,10 +260,18 @@ def _split(points, leaf_size, perm, starts, split_dim, split_value, child):
             split_value[n_nodes] = _select(points, axis, perm, start, stop, middle)
             split_dim[n_nodes] = axis
             code = n_nodes
+            for j in range(dim):
+                node_lo[code, j] = low[j]
+                node_hi[code, j] = high[j]
+            node_range[code, 0] = start
+            node_range[code, 1] = stop
             n_nodes += 1
             # Right first, so that the left subtree is laid out first.
-            stack[depth] = (middle, stop, code, 1)
-            stack[depth + 1] = (start, middle, code, 0)
+            stack[depth, 0], stack[depth, 1], stack[depth, 2], stack[depth, 3] = (
+                middle, stop, code, 1)
+            below = depth + 1
+            stack[below, 0], stack[below, 1], stack[below, 2], stack[below, 3] = (
+                start, middle, code, 0)
             depth += 2
         if parent >= 0:
             child[parent, side] = code
@@ -292,7 +287,9 @@ def _select(points, axis, perm, start, stop, target):
     the permutation to the rows."""
     n = stop - start
     keys = points[start:stop, axis].copy()
-    order = np.arange(n)
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[i] = i
     lo = 0
     hi = n
     want = target - start
@@ -328,6 +325,7 @@ def _select(points, axis, perm, start, stop, target):
     rows = points[start:stop].copy()
     ids = perm[start:stop].copy()
     for i in range(n):
-        points[start + i] = rows[order[i]]
+        for j in range(points.shape[1]):
+            points[start + i, j] = rows[order[i], j]
         perm[start + i] = ids[order[i]]
     return value

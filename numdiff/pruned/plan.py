@@ -50,13 +50,6 @@ def plan_scratch(dim, n_leaves, block):
 
 
 @jit
-def reference_residual(sx, a_s, points, ref, u):
-    """``u = sx - a_s x_ref`` (compensated), as in the dense kernel."""
-    for j in range(sx.shape[0]):
-        u[j] = residual(sx[j], a_s, points[ref, j])
-
-
-@jit
 def _select(sx, a_s, k_s, tree, levels, max_points, scratch):
     """Walk and selection relative to the reference ``u`` (``scratch[0]``); a walk
     stopped early returns its lower count of kept points, above ``max_points``."""
@@ -74,22 +67,6 @@ def _select(sx, a_s, k_s, tree, levels, max_points, scratch):
         e_up, reached, n_reached, tree.leaf_weight, tree.log_weight, levels, deep_points,
         deep_top, kept, n_kept, kept_points, marginal, band,
     )
-
-
-@jit
-def _nearest_kept(sx, a_s, tree, n_kept, scratch):
-    """Complete the nearest point (``best``, ``best_sq`` of the scratch) over the kept
-    leaves, which hold it (its leaf's bound is ``+inf`` relative to any reference)."""
-    kept, best, best_sq, buf = scratch[4], scratch[10], scratch[11], scratch[12]
-    shrink = box_shrink(sx.shape[0])
-    leaf_start = tree.leaf_start
-    for i in range(n_kept):
-        leaf = kept[i]
-        # The box bound also bounds the rounded distances: a leaf above the best
-        # holds neither a nearer point nor a tie.
-        if box_bound(sx, a_s, tree.leaf_lo, tree.leaf_hi, leaf) * shrink <= best_sq[0]:
-            scan_leaf(sx, a_s, tree.points_t, tree.perm, leaf_start[leaf], leaf_start[leaf + 1],
-                      buf, best, best_sq)
 
 
 @jit
@@ -136,25 +113,38 @@ def plan_query(sx, a_s, k_s, first, tree, levels, max_points, scratch, node_effo
         relative to a farther reference are, since a nearer reference only lowers
         the logits relative to it).
     """
-    u = scratch[0]
+    u, kept = scratch[0], scratch[4]
     heap_b, heap_code, best, best_sq, buf = scratch[8:]
-    leaf_start = tree.leaf_start
+    leaf_start, points = tree.leaf_start, tree.points
     best[0] = -1
     best_sq[0] = np.inf
     scan_leaf(sx, a_s, tree.points_t, tree.perm, leaf_start[first], leaf_start[first + 1], buf,
               best, best_sq)
     exact = best_first(sx, a_s, tree, first, best, best_sq, max_points / 16.0, heap_b,
                        heap_code, buf, node_effort)
-    reference_residual(sx, a_s, tree.points, best[0], u)
+    # u = sx - a_s x_ref, compensated as in the dense kernel. (This loop and the scan
+    # below are written out: as functions of their own each costs a compilation.)
+    for j in range(sx.shape[0]):
+        u[j] = residual(sx[j], a_s, points[best[0], j])
     n_kept, kept_points, skipped_top = _select(sx, a_s, k_s, tree, levels, max_points, scratch)
     if kept_points > max_points:
         return REJECTED, n_kept, kept_points, skipped_top
     if not exact:
         found = best[0]
         u2_found = residual_upper(u)
-        _nearest_kept(sx, a_s, tree, n_kept, scratch)
+        # Complete the nearest point over the kept leaves, which hold it (its leaf's
+        # bound is +inf relative to any reference). The box bound also bounds the
+        # rounded distances: a leaf above the best holds neither a nearer point nor a
+        # tie.
+        shrink = box_shrink(sx.shape[0])
+        for i in range(n_kept):
+            leaf = kept[i]
+            if box_bound(sx, a_s, tree.leaf_lo, tree.leaf_hi, leaf) * shrink <= best_sq[0]:
+                scan_leaf(sx, a_s, tree.points_t, tree.perm, leaf_start[leaf],
+                          leaf_start[leaf + 1], buf, best, best_sq)
         if best[0] != found:
-            reference_residual(sx, a_s, tree.points, best[0], u)
+            for j in range(sx.shape[0]):
+                u[j] = residual(sx[j], a_s, points[best[0], j])
             # Bounds relative to the nearer point are lower by k_s (|u_found|^2 -
             # |u|^2): worth a second walk only when that is a nat or more.
             if (u2_found - residual_upper(u)) * k_s >= 1.0:

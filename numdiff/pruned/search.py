@@ -56,46 +56,6 @@ def scan_leaf(sx, a_s, points_t, perm, start, stop, buf, best, best_sq):
 
 
 @jit
-def _push(heap_b, heap_code, n, b, code):
-    """Add ``(b, code)`` to the min-heap of ``n`` entries; returns ``n + 1``."""
-    i = n
-    while i > 0:
-        parent = (i - 1) // 2
-        if heap_b[parent] <= b:
-            break
-        heap_b[i] = heap_b[parent]
-        heap_code[i] = heap_code[parent]
-        i = parent
-    heap_b[i] = b
-    heap_code[i] = code
-    return n + 1
-
-
-@jit
-def _pop(heap_b, heap_code, n):
-    """Remove the smallest entry of the min-heap of ``n > 0`` entries; returns
-    ``(b, code)``."""
-    b, code = heap_b[0], heap_code[0]
-    last_b, last_code = heap_b[n - 1], heap_code[n - 1]
-    n -= 1
-    i = 0
-    while True:
-        small = 2 * i + 1
-        if small >= n:
-            break
-        if small + 1 < n and heap_b[small + 1] < heap_b[small]:
-            small += 1
-        if heap_b[small] >= last_b:
-            break
-        heap_b[i] = heap_b[small]
-        heap_code[i] = heap_code[small]
-        i = small
-    heap_b[i] = last_b
-    heap_code[i] = last_code
-    return b, code
-
-
-@jit
 def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_code, buf,
                node_effort):
     """Complete the ``k`` nearest of ``sx (d,)`` (the lists ``best``, ``best_sq`` of
@@ -119,11 +79,31 @@ def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_c
             scan_leaf(sx, a_s, tree.points_t, tree.perm, tree.leaf_start[0], tree.leaf_start[1],
                       buf, best, best_sq)
         return True
-    n = _push(heap_b, heap_code, 0, 0.0, 0)
+    # A binary min-heap of (bound, code) in heap_b[:n], heap_code[:n], written out
+    # here (its push and pop as functions of their own cost a second each to compile
+    # on the first call); the root first, at bound 0.
+    heap_b[0] = 0.0
+    heap_code[0] = 0
+    n = 1
     effort = 0.0
     while n > 0:
-        b, code = _pop(heap_b, heap_code, n)
+        b, code = heap_b[0], heap_code[0]
         n -= 1
+        last_b, last_code = heap_b[n], heap_code[n]
+        hole = 0
+        while True:
+            small = 2 * hole + 1
+            if small >= n:
+                break
+            if small + 1 < n and heap_b[small + 1] < heap_b[small]:
+                small += 1
+            if heap_b[small] >= last_b:
+                break
+            heap_b[hole] = heap_b[small]
+            heap_code[hole] = heap_code[small]
+            hole = small
+        heap_b[hole] = last_b
+        heap_code[hole] = last_code
         if b * shrink > best_sq[k - 1]:
             return True
         if effort >= scan_cap and best[k - 1] >= 0:
@@ -137,7 +117,17 @@ def best_first(sx, a_s, tree, skip_leaf, best, best_sq, scan_cap, heap_b, heap_c
                 else:
                     b_sub = box_bound(sx, a_s, tree.leaf_lo, tree.leaf_hi, -1 - sub)
                 if b_sub * shrink <= best_sq[k - 1]:
-                    n = _push(heap_b, heap_code, n, b_sub, sub)
+                    hole = n
+                    while hole > 0:
+                        parent = (hole - 1) // 2
+                        if heap_b[parent] <= b_sub:
+                            break
+                        heap_b[hole] = heap_b[parent]
+                        heap_code[hole] = heap_code[parent]
+                        hole = parent
+                    heap_b[hole] = b_sub
+                    heap_code[hole] = sub
+                    n += 1
         elif -1 - code != skip_leaf:
             leaf = -1 - code
             scan_leaf(sx, a_s, tree.points_t, tree.perm, tree.leaf_start[leaf],

@@ -42,13 +42,13 @@ def test_split_over_threads_gives_the_serial_bits(name, monkeypatch):
     monkeypatch.setattr(threads, "threads", lambda: 3)
     monkeypatch.setattr(threads, "THREAD_MIN_PAIRS", 0)
     ranges = []
-    kernel = pruned_moments._pruned_groups
+    kernel = pruned_moments.query_groups
 
     def spy(lo, hi, *args):
         ranges.append((lo, hi))
         kernel(lo, hi, *args)
 
-    monkeypatch.setattr(pruned_moments, "_pruned_groups", spy)
+    monkeypatch.setattr(pruned_moments, "query_groups", spy)
     np.testing.assert_array_equal(call(), serial)
     if name == "pruned denoise":  # the pruned kernel ran, split in three
         assert sorted(ranges) == [(0, 3), (3, 7), (7, 10)]
