@@ -322,13 +322,15 @@ STUDY = Study(
         "datasets": [
             {**_DIGITS, "sizes": [2, 5, 10, 30, 100, 300, 700], "models": list(MODELS),
              "pairs": 40, "steps": 24},
-            # An ELS call on 28x28 is M H W query patches against N P training patches:
-            # the equivariant models stop at N = 10, LS and PCA-locality (784 small
-            # softmax averages per call) at 1000, within the budget (docs/validation.md).
+            # An ELS call on 28x28 is M H W query patches against N P training patches
+            # (repeated patches merged): the equivariant models stop at N = 100 (Kamb's
+            # calibration at 10), LS and PCA-locality (784 small softmax averages per
+            # call) at 1000, within the budget (docs/validation.md).
             {**_MNIST, "sizes": [2, 10, 100, 1000, 2000],
-             "models": ["empirical", "LS", "ELS held-out k", "boundary ELS", "PCA-locality"],
-             "max_n": {"ELS held-out k": 10, "boundary ELS": 10, "LS": 1000,
-                       "PCA-locality": 1000}, "pairs": 20, "steps": 20,
+             "models": ["empirical", "LS", "ELS held-out k", "ELS reference k",
+                        "boundary ELS", "PCA-locality"],
+             "max_n": {"ELS held-out k": 100, "ELS reference k": 10, "boundary ELS": 100,
+                       "LS": 1000, "PCA-locality": 1000}, "pairs": 20, "steps": 20,
              "n_calibration": 6, "n_calibration_images": 8},
         ],
         "speciation": [
