@@ -2,7 +2,7 @@
 
 Run everything and write a report::
 
-    python -m validation [--out DIR] [--quick] [--only NAME] [--workers N | --scheduler ADDRESS]
+    python -m validation [--out DIR] [--quick | --full] [--only NAME] [--workers N | --scheduler ADDRESS]
 
 Each study (:mod:`validation.studies`) splits its work into independent cells,
 pure functions of ``(config, seed)`` whose JSON results are cached as they

@@ -1,6 +1,7 @@
-"""Command line: ``python -m validation [--out DIR] [--quick] [--only NAME] ...``.
+"""Command line: ``python -m validation [--out DIR] [--quick | --full] [--only NAME] ...``.
 
-Runs every study (or those named by ``--only``) on the embedded configuration,
+Runs every study (or those named by ``--only``) on the embedded configuration
+(default, ``--quick`` reduced, ``--full`` extended where a study has one),
 shows progress on stderr, writes ``REPORT.md``, ``results.json`` and the figures
 to ``--out``, and prints a summary table.
 
@@ -74,8 +75,12 @@ def build_parser(names) -> argparse.ArgumentParser:
                         help="output folder; rerunning with the same folder resumes, "
                              "recomputing only cells whose code changed "
                              "(default: %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="reduced configuration (well under a minute)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="reduced configuration (well under a minute)")
+    size.add_argument("--full", action="store_true",
+                      help="extended configuration where a study has one (hours on a 2-core "
+                           "machine; spread it with --workers or --scheduler)")
     parser.add_argument("--only", action="append", choices=names, metavar="NAME",
                         help=f"run only this study (repeatable): {', '.join(names)}")
     group = parser.add_mutually_exclusive_group()
@@ -158,7 +163,8 @@ def main(argv=None, studies=None) -> int:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     selected = [studies[n] for n in (args.only or studies)]
-    configs = {s.name: (s.quick if args.quick else s.default) for s in selected}
+    profile = "quick" if args.quick else "full" if args.full else "default"
+    configs = {s.name: s.config(profile) for s in selected}
 
     start = time.perf_counter()
     executor = make_executor(workers=args.workers, scheduler=args.scheduler)
@@ -167,7 +173,8 @@ def main(argv=None, studies=None) -> int:
     finally:
         executor.close()
     wall = time.perf_counter() - start
-    meta = {"quick": args.quick, "executor": executor.description, "wall_s": wall}
+    meta = {"quick": args.quick, "profile": profile, "executor": executor.description,
+            "wall_s": wall}
     report, _ = write_report(out, outcomes, meta)
     print(summary_text(outcomes))
     print(f"report: {report}  ({wall:.1f} s)")

@@ -136,7 +136,8 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
         Output folder.
     outcomes : list of StudyOutcome
     meta : dict
-        ``quick`` (bool), ``executor`` (str), ``wall_s`` (float).
+        ``quick`` (bool), ``profile`` (``"default"``, ``"quick"`` or ``"full"``; from
+        ``quick`` when missing), ``executor`` (str), ``wall_s`` (float).
 
     Returns
     -------
@@ -156,6 +157,7 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
         "code": cache.code_fingerprint(),
         "python": platform.python_version(),
         "quick": bool(meta.get("quick", False)),
+        "profile": meta.get("profile", "quick" if meta.get("quick") else "default"),
         "executor": meta.get("executor", ""),
         "wall_s": meta.get("wall_s"),
         "passed": n_fail == 0 and not errors and bool(claims),
@@ -180,7 +182,7 @@ def write_report(out, outcomes, meta) -> tuple[Path, Path]:
     lines = [
         "# numdiff validation report",
         "",
-        (f"numdiff {version}; {'quick' if results['quick'] else 'default'} configuration; "
+        (f"numdiff {version}; {results['profile']} configuration; "
          f"cells run {results['executor']}; wall time {fmt(meta.get('wall_s'))} s."),
         (f"**{len(claims) - n_fail} of {len(claims)} claims pass**"
          + (f" ({counts_text(counts)})" if counts else "")

@@ -119,6 +119,9 @@ class Study:
         Default configuration; must hold an integer ``"seed"``.
     quick : dict
         Reduced configuration for ``--quick``; must hold ``"seed"``.
+    full : dict, optional
+        Extended configuration for ``--full`` (the whole range an issue asks for,
+        beyond the default's time budget); studies without one run their default.
     """
 
     name: str
@@ -128,6 +131,16 @@ class Study:
     summarise: Callable
     default: dict
     quick: dict
+    full: dict | None = None
+
+    def config(self, profile):
+        """The configuration of ``profile``: ``"default"``, ``"quick"`` or ``"full"``
+        (the default where the study has no full one)."""
+        if profile not in ("default", "quick", "full"):
+            raise ValueError(f"profile must be 'default', 'quick' or 'full'; got {profile!r}")
+        if profile == "quick":
+            return self.quick
+        return self.full if profile == "full" and self.full is not None else self.default
 
     def plan(self, config: dict) -> list[Cell]:
         """The study's cells for ``config``, seeds derived from ``config["seed"]``."""

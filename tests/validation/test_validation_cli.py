@@ -151,3 +151,27 @@ def test_exit_codes_are_documented_in_help_and_docstrings(capsys):
             assert f"\n  {code}  " in doc or f"\n{code}\n" in doc
     assert "--out" in text.split("exit status")[1]  # code 3 names the option
     assert "3 when nothing ran" in validation.__doc__.replace("\n", " ")
+
+
+def test_full_profile_runs_the_full_configuration_or_the_default(tmp_path):
+    """``--full`` runs a study's ``full`` configuration where it has one and its default
+    otherwise; the report names the profile. ``--quick --full`` is a usage error."""
+    def summarise(results, config, outdir):
+        return Summary(claims=[within("value is 1", 1.0, results[0].result["value"], 0.1)])
+
+    def cells(config):
+        return [("only", one_cell, {"value": config["value"], "raise": False})]
+
+    with_full = Study("a", "A", "Fake.", cells, summarise, {"seed": 0, "value": 1.0},
+                      {"seed": 0, "value": 1.0}, full={"seed": 0, "value": 5.0})
+    without = Study("b", "B", "Fake.", cells, summarise, {"seed": 0, "value": 1.0},
+                    {"seed": 0, "value": 5.0})
+    assert main(["--out", str(tmp_path / "d")], studies={"a": with_full}) == 0
+    assert main(["--out", str(tmp_path / "f"), "--full"], studies={"a": with_full}) == 1
+    assert main(["--out", str(tmp_path / "g"), "--full"], studies={"b": without}) == 0
+    assert "full configuration" in (tmp_path / "g" / "REPORT.md").read_text()
+    with pytest.raises(SystemExit) as info:
+        main(["--quick", "--full"], studies={"a": with_full})
+    assert info.value.code == 3
+    with pytest.raises(ValueError, match="profile"):
+        with_full.config("long")

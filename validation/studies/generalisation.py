@@ -308,42 +308,52 @@ _DIGITS = {**_SAMPLING, "dataset": "digits", "n_heldout": 397, "data_seed": 5,
 _MNIST = {**_SAMPLING, "dataset": "mnist5k", "n_heldout": 1000, "data_seed": 5,
           "candidates": [3, 5, 7, 9]}
 
+# An ELS call on 28x28 is M H W query patches against N P training patches
+# (repeated patches merged): the equivariant models stop at N = 100 (Kamb's
+# calibration at 10), LS and PCA-locality (784 small softmax averages per
+# call) at 1000, within the budget (docs/validation.md).
+_MNIST_DEFAULT = {**_MNIST, "sizes": [2, 10, 100, 1000, 2000],
+                  "models": ["empirical", "LS", "ELS held-out k", "ELS reference k",
+                             "boundary ELS", "PCA-locality"],
+                  "max_n": {"ELS held-out k": 100, "ELS reference k": 10, "boundary ELS": 100,
+                            "LS": 1000, "PCA-locality": 1000}, "pairs": 20, "steps": 20,
+                  "n_calibration": 6, "n_calibration_images": 8}
+# The whole range (--full): every model to N = 2000 on MNIST. An ELS cell at
+# N = 1000 costs about 10x the 84.5 s of N = 100 on this machine, so the full profile
+# takes hours on 2 cores; Dask (--workers, --scheduler) spreads its cells.
+_MNIST_FULL = {**_MNIST_DEFAULT, "max_n": {}}
+
+
+_DEFAULT = {
+    "seed": 2020,
+    "identities": {"n": 40, "queries": 6, "times": [0.02, 0.3, 2.0], "shift_k": [3, 5],
+                   "shifts": [[1, 0], [0, 3], [5, 2]], "oracle_k": 3, "tolerance": 1e-12},
+    "law": {**_DIGITS, "n": 30, "samples": 600, "steps": 24, "delta": 0.2},
+    "datasets": [
+        {**_DIGITS, "sizes": [2, 5, 10, 30, 100, 300, 700], "models": list(MODELS),
+         "pairs": 40, "steps": 24},
+        _MNIST_DEFAULT,
+    ],
+    "speciation": [
+        {**_DIGITS, "n_train": 300, "models": ["empirical", "ELS held-out k"],
+         "trajectories": 100, "sde_steps": 60, "steps": 24,
+         "clone_times": [0.03, 0.06, 0.12, 0.25, 0.5, 1.0, 2.0]},
+        # MNIST's top eigenvalue (about 5) is where the large-d formula applies; the
+        # empirical score only (an ELS on 28x28 is too slow for the clones).
+        {**_MNIST, "n_train": 1000, "models": ["empirical"], "trajectories": 200,
+         "sde_steps": 60, "steps": 20,
+         "clone_times": [0.06, 0.12, 0.25, 0.5, 0.8, 1.2, 2.0]},
+    ],
+}
+
 STUDY = Study(
     name="generalisation",
     title="Memorisation to generalisation with N: exact local scores (seed Figure 2)",
     description=__doc__.split("\n", 2)[2],
     cells=cells,
     summarise=summarise,
-    default={
-        "seed": 2020,
-        "identities": {"n": 40, "queries": 6, "times": [0.02, 0.3, 2.0], "shift_k": [3, 5],
-                       "shifts": [[1, 0], [0, 3], [5, 2]], "oracle_k": 3, "tolerance": 1e-12},
-        "law": {**_DIGITS, "n": 30, "samples": 600, "steps": 24, "delta": 0.2},
-        "datasets": [
-            {**_DIGITS, "sizes": [2, 5, 10, 30, 100, 300, 700], "models": list(MODELS),
-             "pairs": 40, "steps": 24},
-            # An ELS call on 28x28 is M H W query patches against N P training patches
-            # (repeated patches merged): the equivariant models stop at N = 100 (Kamb's
-            # calibration at 10), LS and PCA-locality (784 small softmax averages per
-            # call) at 1000, within the budget (docs/validation.md).
-            {**_MNIST, "sizes": [2, 10, 100, 1000, 2000],
-             "models": ["empirical", "LS", "ELS held-out k", "ELS reference k",
-                        "boundary ELS", "PCA-locality"],
-             "max_n": {"ELS held-out k": 100, "ELS reference k": 10, "boundary ELS": 100,
-                       "LS": 1000, "PCA-locality": 1000}, "pairs": 20, "steps": 20,
-             "n_calibration": 6, "n_calibration_images": 8},
-        ],
-        "speciation": [
-            {**_DIGITS, "n_train": 300, "models": ["empirical", "ELS held-out k"],
-             "trajectories": 100, "sde_steps": 60, "steps": 24,
-             "clone_times": [0.03, 0.06, 0.12, 0.25, 0.5, 1.0, 2.0]},
-            # MNIST's top eigenvalue (about 5) is where the large-d formula applies; the
-            # empirical score only (an ELS on 28x28 is too slow for the clones).
-            {**_MNIST, "n_train": 1000, "models": ["empirical"], "trajectories": 200,
-             "sde_steps": 60, "steps": 20,
-             "clone_times": [0.06, 0.12, 0.25, 0.5, 0.8, 1.2, 2.0]},
-        ],
-    },
+    default=_DEFAULT,
+    full={**_DEFAULT, "datasets": [_DEFAULT["datasets"][0], _MNIST_FULL]},
     quick={
         "seed": 2020,
         "identities": {"n": 20, "queries": 3, "times": [0.02, 1.0], "shift_k": [3],
