@@ -217,19 +217,25 @@ def merge_block(ref, u, a_s, coef, data, data_t, start, nb, buf, acc, run_max, r
     acc = weighted sum of x_k - x_r)``: ``acc`` in place, the new ``(max, sum)``
     returned."""
     block_max = block_logits(ref, u, a_s, coef, data, data_t, start, nb, buf)
+    run_max, run_sum, grow = fold_block(buf, nb, block_max, acc, run_max, run_sum)
+    offset_sums(ref, data, data_t, start, nb, buf, grow, acc)
+    return run_max, run_sum
+
+
+@jit
+def fold_block(buf, nb, block_max, acc, run_max, run_sum):
+    """Turn the logits ``buf[:nb]`` (maximum ``block_max``) into ``exp(logit -
+    block_max)`` and fold their sum into the running ``(max, sum)``, rescaling ``acc``
+    when the maximum grows; returns the new ``(max, sum)`` and ``grow``, the factor
+    for the block's own weighted sums (shared with the counted kernel, weighted.py)."""
     block_sum = exp_shifted_sum(buf, nb, block_max)
     if block_max > run_max:
         shrink = np.exp(run_max - block_max)
-        run_sum = run_sum * shrink + block_sum
         for j in range(acc.shape[0]):
             acc[j] *= shrink
-        run_max = block_max
-        grow = 1.0
-    else:
-        grow = np.exp(block_max - run_max)
-        run_sum += grow * block_sum
-    offset_sums(ref, data, data_t, start, nb, buf, grow, acc)
-    return run_max, run_sum
+        return block_max, run_sum * shrink + block_sum, 1.0
+    grow = np.exp(block_max - run_max)
+    return run_max, run_sum + grow * block_sum, grow
 
 
 @jit

@@ -11,11 +11,17 @@ before the exponentials). Compiled only when a model has repeated keys.
 
 import numpy as np
 
-from numdiff._kernels.direct import _BIGGEST, QUERY_GROUP, block_logits, offset_sums, residual_at
+from numdiff._kernels.direct import (
+    _BIGGEST,
+    QUERY_GROUP,
+    block_logits,
+    fold_block,
+    offset_sums,
+    residual_at,
+)
 from numdiff._kernels.jit import jit
 from numdiff._kernels.reference import largest_logit
 from numdiff._kernels.threads import run_groups
-from numdiff._kernels.vexp import exp_shifted_sum
 
 
 def weighted_moments_direct(x, alpha, scale, coef, data, data_t, log_counts, refs, block,
@@ -81,16 +87,6 @@ def _weighted_merge(ref, u, a_s, coef, data, data_t, log_counts, buf, acc):
             block_max = max(block_max, buf[k])
         if block_max == -np.inf:
             continue  # every weight 0 (beyond the float range); -inf - -inf is NaN
-        block_sum = exp_shifted_sum(buf, nb, block_max)
-        if block_max > run_max:
-            shrink = np.exp(run_max - block_max)
-            run_sum = run_sum * shrink + block_sum
-            for j in range(acc.shape[0]):
-                acc[j] *= shrink
-            run_max = block_max
-            grow = 1.0
-        else:
-            grow = np.exp(block_max - run_max)
-            run_sum += grow * block_sum
+        run_max, run_sum, grow = fold_block(buf, nb, block_max, acc, run_max, run_sum)
         offset_sums(ref, data, data_t, first, nb, buf, grow, acc)
     return run_max, run_sum
