@@ -129,6 +129,25 @@ def test_r_squared_and_pair_metrics_against_direct_formulas():
     assert res["agree"] == 8 and res["memorised"] == [0, 0]
 
 
+@pytest.mark.parametrize("scale, data_like", [(1.0, True), (1.6, False)])
+def test_reference_check_tells_data_like_samples_from_spread_ones(scale, data_like):
+    # Oracle: "samples" drawn from the training law itself are data-like by definition
+    # (their distances to held-out images are distributed as the real images'); the
+    # same draws spread 1.6-fold about the mean are measurably farther. 400 + 400
+    # samples, 400 real images, 1000 bootstrap resamples, seeds fixed.
+    rng = np.random.default_rng(12)
+    law = lambda n: rng.standard_normal((n, 6))
+    s1, s2, held = law(400), law(400), law(300)
+    x1, x2 = scale * law(400), scale * law(400)
+    pair = trained_measures.pair_metrics(x1, x2, s1, s2, held)
+    assert trained_measures.is_reference(pair, np.random.default_rng(0)) is data_like
+    result = {"n": 400, "pair": pair}
+    (finding,) = findings.reference_findings([result], np.random.default_rng(0))
+    assert finding.agreement == ("undecided" if data_like else "disagrees")
+    line = study.reference_line([result], np.random.default_rng(0))
+    assert ("not data-like at N = [400]" in line) is not data_like
+
+
 def test_transition_interpolates_in_log_n():
     def cell(n, memorised, agree):
         return {"n": n, "pair": {"n": 100, "memorised": [memorised, memorised], "agree": agree}}

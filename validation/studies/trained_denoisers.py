@@ -34,6 +34,10 @@ nets, not quoted. Sizes and training times are in the report's first table.
     S1 images: 1 is data-like), with Wilson or bootstrap intervals. The
     transition N (the memorised fraction falling and the agreement rising through
     1/2, interpolated in log N, the interval from the Wilson bands) is a finding.
+  - *The reference check* (DESIGN §8: a net is a reference once its samples are
+    data-like): the quality ratio minus 1 per N is a finding, and the r^2 table
+    opens by naming the N whose nets fail it (interval above 1), so that no r^2
+    against an imperfect net reads as one against a reference.
 
 * **C^alpha images** (``numdiff.data.c_alpha_images``, 16x16 by default), one net
   on smooth contours and one on contours perturbed by pixel noise, for the contour
@@ -87,11 +91,12 @@ from .trained_findings import (
     geometry_findings,
     identity_claims,
     r2_findings,
+    reference_findings,
     transition,
     wiener_claims,
 )
 from .trained_geometry import figure5_data, geometry_level, wiener_gaps
-from .trained_measures import closed_form_r2, pair_metrics
+from .trained_measures import closed_form_r2, is_reference, pair_metrics
 from .trained_nets import algebra_checks, level_time, reverse_path, train_net
 from .trained_report import (
     CAPTIONS,
@@ -239,12 +244,13 @@ def summarise(cell_results, config, outdir):
     claims = identity_claims(digits, every_calpha) + wiener_claims(by_label["Wiener"])
     rng = np.random.default_rng(config["seed"])
     findings = (r2_findings(digits, (smooth["n_train"], smooth["r2"]), rng)
-                + figure2_findings(digits) + geometry_findings(per_alpha))
+                + figure2_findings(digits) + reference_findings(digits, rng)
+                + geometry_findings(per_alpha))
     r2_columns = [(f"N={r['n']}", r["r2"]) for r in digits]
     calpha_column = [(f"smooth, alpha={config['calpha']['alpha']:g}, N={smooth['n_train']}",
                       smooth["r2"])]
     tables = [training_table(digits, every_calpha, config),
-              "Digits.\n\n" + r2_table(r2_columns, rng),
+              "Digits.\n\n" + reference_line(digits, rng) + r2_table(r2_columns, rng),
               "C^alpha images (the net of the smooth border).\n\n" + r2_table(calpha_column, rng),
               pair_table(digits, {key: transition(digits, key) for key in ("memorised", "agree")}),
               geometry_table(per_alpha),
@@ -252,6 +258,20 @@ def summarise(cell_results, config, outdir):
     figures = [r2_figure(digits, outdir), figure2_figure(digits, outdir),
                figure5_figure(calpha, outdir), decay_figure(calpha, outdir)]
     return Summary(claims, figures, tables, findings, captions=CAPTIONS)
+
+
+def reference_line(digits, rng):
+    """The reference check above the r^2 table: which N's nets have data-like samples."""
+    ok = {r["n"]: is_reference(r["pair"], rng) for r in digits}
+    passed = [n for n, good in ok.items() if good]
+    failed = [n for n, good in ok.items() if not good]
+    text = ("Reference check (DESIGN §8: a net is a reference once its samples are data-like, "
+            "quality interval reaching 1; see the Figure 2 table): ")
+    text += f"data-like at N = {passed}" if passed else "no net is data-like"
+    if failed:
+        text += (f"; not data-like at N = {failed}, where the r^2 below compares the closed "
+                 "forms with an imperfect net, not with a reference")
+    return text + ".\n\n"
 
 
 _NET_DIGITS = {"image_shape": [8, 8, 1], "channels": [32, 64], "blocks": 1, "padding": "zero",
