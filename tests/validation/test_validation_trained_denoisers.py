@@ -172,6 +172,7 @@ def tiny_config():
     short = {**cfg["calpha"]["train"], "steps": 40, "eval_every": 20, "warmup": 5}
     calpha = {**cfg["calpha"], "n_train": 40, "n_heldout": 10, "n_eval": 6, "n_spectra": 3,
               "train": short, "more_alphas": {"alphas": [2.0], "train": short},
+              "r2_more_n": [20],
               "r2": {**cfg["calpha"]["r2"], "n_samples": 3,
                      "path": {**cfg["calpha"]["r2"]["path"], "steps": 2}}}
     return {**cfg, "digits": digits, "calpha": calpha, "wiener": {**cfg["wiener"], "n": 500}}
@@ -244,9 +245,11 @@ def test_cells_key_on_every_field_of_both_configurations(which):
     config = getattr(study.STUDY, which)
     nets = [c.config for c in study.STUDY.plan(config) if "net" in c.config]
     n_alphas = 1 + len(config["calpha"]["more_alphas"]["alphas"])
-    assert len(nets) == len(config["digits"]["n_values"]) + 2 * n_alphas
+    n_more = len(config["calpha"]["r2_more_n"])
+    assert len(nets) == len(config["digits"]["n_values"]) + 2 * n_alphas + n_more
     alphas = [config["calpha"]["alpha"], *config["calpha"]["more_alphas"]["alphas"]]
-    assert sorted(c["alpha"] for c in nets if "alpha" in c) == sorted(2 * alphas)
+    main = [config["calpha"]["alpha"]] * n_more
+    assert sorted(c["alpha"] for c in nets if "alpha" in c) == sorted(2 * alphas + main)
     for cell in nets:
         assert set(cell["net"]) == {f.name for f in fields(NetConfig)}
         assert set(cell["train"]) == {f.name for f in fields(TrainConfig)}
@@ -352,7 +355,7 @@ def test_r2_findings_and_table_carry_kde_and_c_alpha():
 
     digits, _ = synthetic_results(np.random.default_rng(10))
     calpha_r2 = {k: v for k, v in digits[1]["r2"].items() if "held-out" not in k}
-    found = {f.name: f for f in findings.r2_findings(digits, (400, calpha_r2),
+    found = {f.name: f for f in findings.r2_findings(digits, [(400, calpha_r2)],
                                                    np.random.default_rng(0))}
     r2 = digits[0]["r2"]
     diff = np.median(r2["KDE"]["r2"], axis=0) - np.median(r2["empirical"]["r2"], axis=0)

@@ -59,8 +59,8 @@ def paired_r2(r2, first, second, name, conjecture, sign, rng, detail):
 
 def r2_findings(digits, calpha_r2, rng):
     """Digits: empirical against held-out ELS and KDE against empirical at both ends of
-    the N grid; C^alpha (``calpha_r2``: ``(N, r2)`` of the smooth net): ELS against the
-    empirical score and KDE against the empirical score."""
+    the N grid; C^alpha (``calpha_r2``: ``(N, r2)`` of each smooth net): ELS against the
+    empirical score and KDE against the empirical score, per N."""
     out = []
     small = "the empirical score explains the net better than ELS (memorisation at small N)"
     ends = ((digits[0], 1, small),
@@ -73,13 +73,13 @@ def r2_findings(digits, calpha_r2, rng):
         out.append(paired_r2(res["r2"], "KDE", "empirical",
                               f"r^2 KDE minus empirical, digits N={res['n']}", kde, 1, rng,
                               f"S1 (h = {res['r2']['KDE']['h']:.3g})"))
-    n, r2 = calpha_r2
-    out.append(paired_r2(r2, "ELS (net-calibrated)", "empirical",
-                          f"r^2 ELS (net-calibrated k) minus empirical, C^alpha N={n}",
-                          "ELS explains a net on C^alpha images better than the empirical score",
-                          1, rng, "smooth C^alpha"))
-    out.append(paired_r2(r2, "KDE", "empirical", f"r^2 KDE minus empirical, C^alpha N={n}",
-                          kde, 1, rng, f"smooth C^alpha (h = {r2['KDE']['h']:.3g})"))
+    for n, r2 in calpha_r2:
+        out.append(paired_r2(r2, "ELS (net-calibrated)", "empirical",
+                              f"r^2 ELS (net-calibrated k) minus empirical, C^alpha N={n}",
+                              "ELS explains a net on C^alpha images better than the empirical "
+                              "score", 1, rng, "smooth C^alpha"))
+        out.append(paired_r2(r2, "KDE", "empirical", f"r^2 KDE minus empirical, C^alpha N={n}",
+                              kde, 1, rng, f"smooth C^alpha (h = {r2['KDE']['h']:.3g})"))
     return out
 
 
