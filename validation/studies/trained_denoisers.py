@@ -281,11 +281,11 @@ def reference_line(digits, rng):
     failed = [n for n, good in ok.items() if not good]
     text = ("Reference check (DESIGN §8: a net is a reference once its samples are data-like, "
             "quality interval reaching 1; see the Figure 2 table): ")
-    text += f"data-like at N = {passed}" if passed else "no net is data-like"
+    parts = [f"data-like at N = {passed}"] if passed else []
     if failed:
-        text += (f"; not data-like at N = {failed}, where the r^2 below compares the closed "
-                 "forms with an imperfect net, not with a reference")
-    return text + ".\n\n"
+        parts.append(f"not data-like at N = {failed}, where the r^2 below compares the closed "
+                     "forms with an imperfect net, not with a reference")
+    return text + "; ".join(parts) + ".\n\n"
 
 
 _NET_DIGITS = {"image_shape": [8, 8, 1], "channels": [32, 64], "blocks": 1, "padding": "zero",
