@@ -8,8 +8,9 @@ times are pessimistic and only ratios within one run compare):
 * ``train``: one training run on half of the 8x8 digits (N = 898), the other
   half held out; writes the weights ``.npz`` (configuration and per-level loss
   inside);
-* ``sample``: probability-flow ODE samples of those weights (Heun on a log-SNR
-  grid, sigma/alpha from about 10 to about 0.01), their nearest-neighbour
+* ``sample``: probability-flow ODE (Heun) or reverse-SDE (``--process sde``,
+  exponential Euler-Maruyama) samples of those weights (on a log-SNR grid,
+  sigma/alpha from about 10 to about 0.01), their nearest-neighbour
   distances to the held-out half against held-out-to-training distances, the
   memorised fraction, and a PNG grid of the samples.
 
@@ -141,8 +142,11 @@ def sample(args):
     T = float(schedule.lam_inv(-np.log(args.s_start)))
     delta = float(schedule.lam_inv(-np.log(args.s_end)))
     t0 = time.perf_counter()
-    res = nd.sample(model, args.n, T=T, delta=delta, steps=args.steps, process="ode",
-                    solver="heun", grid="uniform_lambda", rng=args.seed)
+    # The reverse SDE's fresh noise corrects part of the net's error along the way: on
+    # the 4500-update net its quality ratio is 1.27 against the ODE's 1.33 (docs/learn.md).
+    solver = "heun" if args.process == "ode" else "exp_em"
+    res = nd.sample(model, args.n, T=T, delta=delta, steps=args.steps, process=args.process,
+                    solver=solver, grid="uniform_lambda", rng=args.seed)
     seconds = time.perf_counter() - t0
     x = np.clip(res.x, -0.5, 1.5)
     held_tree, train_tree = cKDTree(held), cKDTree(train_digits)
@@ -155,7 +159,7 @@ def sample(args):
         train_digits.mean(axis=0), np.cov(train_digits.T), size=args.n)
     d_fit_held = held_tree.query(fit)[0]
     memorised = nd.metrics.memorized_fraction(res.x, train_digits)
-    print(f"{args.n} samples, {args.steps} Heun steps, s from {args.s_start} to {args.s_end}: "
+    print(f"{args.n} samples, {args.steps} {args.process} steps ({solver}), s from {args.s_start} to {args.s_end}: "
           f"{seconds:.1f} s, success {res.success}")
     print(f"nearest held-out distance: samples median {np.median(d_sample_held):.3f} "
           f"(q10 {np.quantile(d_sample_held, 0.1):.3f}, q90 {np.quantile(d_sample_held, 0.9):.3f}); "
@@ -183,7 +187,7 @@ def sample(args):
             elif c > rows:
                 j = r * rows + c - rows - 1
                 ax.imshow(held[j].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
-        fig.suptitle("left: network samples (ODE, Heun); right: held-out digits")
+        fig.suptitle(f"left: network samples ({args.process}, {solver}); right: held-out digits")
         fig.savefig(args.png, dpi=60)
         print(f"wrote {args.png}")
 
@@ -210,6 +214,8 @@ def main():
     p.add_argument("--weights", default="digits_net.npz")
     p.add_argument("--n", type=int, default=256)
     p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--process", choices=["ode", "sde"], default="ode",
+                   help="probability-flow ODE (Heun) or reverse SDE (exponential Euler-Maruyama)")
     p.add_argument("--s-start", type=float, default=10.0)
     p.add_argument("--s-end", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=1)

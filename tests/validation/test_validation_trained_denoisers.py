@@ -129,6 +129,25 @@ def test_r_squared_and_pair_metrics_against_direct_formulas():
     assert res["agree"] == 8 and res["memorised"] == [0, 0]
 
 
+@pytest.mark.parametrize("scale, data_like", [(1.0, True), (1.6, False)])
+def test_reference_check_tells_data_like_samples_from_spread_ones(scale, data_like):
+    # Oracle: "samples" drawn from the training law itself are data-like by definition
+    # (their distances to held-out images are distributed as the real images'); the
+    # same draws spread 1.6-fold about the mean are measurably farther. 400 + 400
+    # samples, 400 real images, 1000 bootstrap resamples, seeds fixed.
+    rng = np.random.default_rng(12)
+    law = lambda n: rng.standard_normal((n, 6))
+    s1, s2, held = law(400), law(400), law(300)
+    x1, x2 = scale * law(400), scale * law(400)
+    pair = trained_measures.pair_metrics(x1, x2, s1, s2, held)
+    assert trained_measures.is_reference(pair, np.random.default_rng(0)) is data_like
+    result = {"n": 400, "pair": pair}
+    (finding,) = findings.reference_findings([result], np.random.default_rng(0))
+    assert finding.agreement == ("undecided" if data_like else "disagrees")
+    line = study.reference_line([result], np.random.default_rng(0))
+    assert ("not data-like at N = [400]" in line) is not data_like
+
+
 def test_transition_interpolates_in_log_n():
     def cell(n, memorised, agree):
         return {"n": n, "pair": {"n": 100, "memorised": [memorised, memorised], "agree": agree}}
@@ -153,6 +172,7 @@ def tiny_config():
     short = {**cfg["calpha"]["train"], "steps": 40, "eval_every": 20, "warmup": 5}
     calpha = {**cfg["calpha"], "n_train": 40, "n_heldout": 10, "n_eval": 6, "n_spectra": 3,
               "train": short, "more_alphas": {"alphas": [2.0], "train": short},
+              "r2_more_n": [20],
               "r2": {**cfg["calpha"]["r2"], "n_samples": 3,
                      "path": {**cfg["calpha"]["r2"]["path"], "steps": 2}}}
     return {**cfg, "digits": digits, "calpha": calpha, "wiener": {**cfg["wiener"], "n": 500}}
@@ -225,9 +245,11 @@ def test_cells_key_on_every_field_of_both_configurations(which):
     config = getattr(study.STUDY, which)
     nets = [c.config for c in study.STUDY.plan(config) if "net" in c.config]
     n_alphas = 1 + len(config["calpha"]["more_alphas"]["alphas"])
-    assert len(nets) == len(config["digits"]["n_values"]) + 2 * n_alphas
+    n_more = len(config["calpha"]["r2_more_n"])
+    assert len(nets) == len(config["digits"]["n_values"]) + 2 * n_alphas + n_more
     alphas = [config["calpha"]["alpha"], *config["calpha"]["more_alphas"]["alphas"]]
-    assert sorted(c["alpha"] for c in nets if "alpha" in c) == sorted(2 * alphas)
+    main = [config["calpha"]["alpha"]] * n_more
+    assert sorted(c["alpha"] for c in nets if "alpha" in c) == sorted(2 * alphas + main)
     for cell in nets:
         assert set(cell["net"]) == {f.name for f in fields(NetConfig)}
         assert set(cell["train"]) == {f.name for f in fields(TrainConfig)}
@@ -333,7 +355,7 @@ def test_r2_findings_and_table_carry_kde_and_c_alpha():
 
     digits, _ = synthetic_results(np.random.default_rng(10))
     calpha_r2 = {k: v for k, v in digits[1]["r2"].items() if "held-out" not in k}
-    found = {f.name: f for f in findings.r2_findings(digits, (400, calpha_r2),
+    found = {f.name: f for f in findings.r2_findings(digits, [(400, calpha_r2)],
                                                    np.random.default_rng(0))}
     r2 = digits[0]["r2"]
     diff = np.median(r2["KDE"]["r2"], axis=0) - np.median(r2["empirical"]["r2"], axis=0)

@@ -10,7 +10,7 @@ import numpy as np
 from ..claims import Finding, at_most, violates
 from .common import SE_BAND, wilson_ci
 from .trained_geometry import entropy_rank_difference
-from .trained_measures import median_interval
+from .trained_measures import median_interval, quality
 from .trained_report import path_median
 
 #: Relative error allowed in the float64 identities of a bias-free net (achieved ~1e-15).
@@ -59,8 +59,8 @@ def paired_r2(r2, first, second, name, conjecture, sign, rng, detail):
 
 def r2_findings(digits, calpha_r2, rng):
     """Digits: empirical against held-out ELS and KDE against empirical at both ends of
-    the N grid; C^alpha (``calpha_r2``: ``(N, r2)`` of the smooth net): ELS against the
-    empirical score and KDE against the empirical score."""
+    the N grid; C^alpha (``calpha_r2``: ``(N, r2)`` of each smooth net): ELS against the
+    empirical score and KDE against the empirical score, per N."""
     out = []
     small = "the empirical score explains the net better than ELS (memorisation at small N)"
     ends = ((digits[0], 1, small),
@@ -73,13 +73,13 @@ def r2_findings(digits, calpha_r2, rng):
         out.append(paired_r2(res["r2"], "KDE", "empirical",
                               f"r^2 KDE minus empirical, digits N={res['n']}", kde, 1, rng,
                               f"S1 (h = {res['r2']['KDE']['h']:.3g})"))
-    n, r2 = calpha_r2
-    out.append(paired_r2(r2, "ELS (net-calibrated)", "empirical",
-                          f"r^2 ELS (net-calibrated k) minus empirical, C^alpha N={n}",
-                          "ELS explains a net on C^alpha images better than the empirical score",
-                          1, rng, "smooth C^alpha"))
-    out.append(paired_r2(r2, "KDE", "empirical", f"r^2 KDE minus empirical, C^alpha N={n}",
-                          kde, 1, rng, f"smooth C^alpha (h = {r2['KDE']['h']:.3g})"))
+    for n, r2 in calpha_r2:
+        out.append(paired_r2(r2, "ELS (net-calibrated)", "empirical",
+                              f"r^2 ELS (net-calibrated k) minus empirical, C^alpha N={n}",
+                              "ELS explains a net on C^alpha images better than the empirical "
+                              "score", 1, rng, "smooth C^alpha"))
+        out.append(paired_r2(r2, "KDE", "empirical", f"r^2 KDE minus empirical, C^alpha N={n}",
+                              kde, 1, rng, f"smooth C^alpha (h = {r2['KDE']['h']:.3g})"))
     return out
 
 
@@ -141,6 +141,23 @@ def figure2_findings(digits):
         "difference of fractions, normal 95% interval (Agresti-Caffo s.e.)", agree,
         agree - 1.96 * se, agree + 1.96 * se,
         conjecture="nets on disjoint sets agree more at large N", predicted_sign=1))
+    return out
+
+
+def reference_findings(digits, rng):
+    """DESIGN §8's reference check per N: the quality ratio of the S1 net's and S2 net's
+    samples minus 1, with its bootstrap interval (0 or below: data-like)."""
+    out = []
+    for r in digits:
+        ratio, lo, hi = quality(r["pair"], rng)
+        out.append(Finding(
+            f"trained nets: sample quality ratio minus 1, N={r['n']}",
+            "median nearest-held-out distance of the samples over that of the S1 images, "
+            "minus 1; bootstrap 95% interval", ratio - 1, lo - 1, hi - 1,
+            conjecture="the nets' samples are data-like (a reference, DESIGN §8)",
+            predicted_sign=-1,
+            detail=f"{2 * r['pair']['n']} samples of both nets; memorised "
+                   f"{sum(r['pair']['memorised'])} of them"))
     return out
 
 

@@ -249,6 +249,39 @@ def pair_metrics(x1, x2, s1, s2, held):
             "held_distance": samples_held, "real_distance": held_tree.query(s1)[0]}
 
 
+def quality(pair, rng, n_boot=1000):
+    """Quality ratio of a net's samples and its bootstrap 95% interval.
+
+    Parameters
+    ----------
+    pair : dict
+        :func:`pair_metrics`' result (``held_distance``, ``real_distance``).
+    rng : numpy.random.Generator
+    n_boot : int, optional
+        Bootstrap resamples (each distance set resampled independently).
+
+    Returns
+    -------
+    (ratio, low, high)
+        Median sample-to-held-out distance over the median real-to-held-out one.
+    """
+    a, b = np.asarray(pair["held_distance"]), np.asarray(pair["real_distance"])
+    boot = [np.median(rng.choice(a, a.size)) / np.median(rng.choice(b, b.size))
+            for _ in range(n_boot)]
+    return float(np.median(a) / np.median(b)), *np.percentile(boot, [2.5, 97.5])
+
+
+def is_reference(pair, rng):
+    """DESIGN §8's check before a net serves as a reference: are its samples data-like?
+
+    True when the quality ratio's bootstrap 95% interval (:func:`quality`) reaches
+    down to 1, i.e. the samples are not measurably farther from held-out real images
+    than real images are. Memorising nets pass it with copies; the r^2 study reads it
+    together with the memorised fraction.
+    """
+    return bool(quality(pair, rng)[1] <= 1.0)
+
+
 def miyasawa_terms(x0, denoised, trace, alpha, sigma2):
     """Per-image error ``|x0 - D|^2`` and Miyasawa right-hand side ``(sigma2 / alpha) tr grad D``.
 

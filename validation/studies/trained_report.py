@@ -15,7 +15,7 @@ from ..plotting import (
 from ..report import markdown_table
 from .common import wilson_ci
 from .trained_geometry import entropy_rank_difference
-from .trained_measures import median_interval
+from .trained_measures import median_interval, quality
 
 #: Caption of each figure in the report.
 CAPTIONS = {
@@ -122,14 +122,6 @@ def r2_table(columns, rng):
 def _fraction(k, n):
     lo, hi = wilson_ci(k, n)
     return f"{k}/{n} [{lo:.2f}, {hi:.2f}]"
-
-
-def quality(pair, rng):
-    """Quality ratio (median sample-to-held-out over real-to-held-out distance) and interval."""
-    a, b = np.asarray(pair["held_distance"]), np.asarray(pair["real_distance"])
-    boot = [np.median(rng.choice(a, a.size)) / np.median(rng.choice(b, b.size))
-            for _ in range(1000)]
-    return float(np.median(a) / np.median(b)), *np.percentile(boot, [2.5, 97.5])
 
 
 def pair_table(digits, crossing):
