@@ -260,7 +260,7 @@ def test_figures_read_cleanly(monkeypatch, tmp_path):
     assert seen == {name: [] for name in trained_report.CAPTIONS}
 
 
-@pytest.mark.parametrize("which", ["default", "quick"])
+@pytest.mark.parametrize("which", ["default", "quick", "full"])
 def test_cells_key_on_every_field_of_both_configurations(which):
     """The code-keyed cache keys a cell on its configuration: every field of NetConfig and
     TrainConfig must be in it, so that a changed default can never serve a stale net."""

@@ -334,12 +334,27 @@ def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
     }
 
 
+def _reference_quality(config, steps):
+    """``config`` with digits nets trained to reference quality (``--full``): two 3x3
+    convolutions per level, ``steps`` updates, EMA 0.999, and the reverse SDE (8 steps
+    per grid interval, one Brownian path for both nets) for the samples and the r^2
+    path. docs/validation.md gives what each change bought in quality and time."""
+    digits = config["digits"]
+    train = {**_train(steps, 64, steps // 4), "ema_decay": 0.999}
+    path = {**digits["path"], "process": "sde", "substeps": 8, "noise_seed": 17}
+    return {**config, "digits": {**digits, "net": {**_NET_DIGITS, "blocks": 2},
+                                 "train": train, "path": path}}
+
+
+_DEFAULT = _config([4, 16, 96, 700], 2000, 2000, 128, 48, 32, quick=False)
+
 STUDY = Study(
     name="trained_denoisers",
     title="Trained denoisers against the closed forms, and their geometry",
     description=__doc__.split("\n", 2)[2],
     cells=cells,
     summarise=summarise,
-    default=_config([4, 16, 96, 700], 2000, 2000, 128, 48, 32, quick=False),
+    default=_DEFAULT,
+    full=_reference_quality(_DEFAULT, 20000),
     quick=_config([8, 128], 300, 300, 64, 24, 24, quick=True),
 )
