@@ -7,12 +7,14 @@ to JSON (stored inside the weights' ``.npz``) and key a cache on their values.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 from dataclasses import asdict, dataclass
 
 __all__ = ["NetConfig", "TrainConfig"]
 
 PADDINGS = ("zero", "circular")
+LEVEL_LAWS = ("log_uniform", "log_normal")
 
 
 def _int(value, name, low):
@@ -116,8 +118,15 @@ class TrainConfig:
     ema_decay : float
         Decay of the exponential moving average of the weights, in ``[0, 1)``.
     s_min, s_max : float
-        Noise levels ``s = sigma / alpha`` are drawn log-uniformly in
-        ``[s_min, s_max]``; cover the whole range the sampler visits.
+        Noise levels ``s = sigma / alpha`` are drawn in ``[s_min, s_max]``; cover the
+        whole range the sampler visits.
+    level_law : {"log_uniform", "log_normal"}
+        Law of ``log s``: uniform on ``[log s_min, log s_max]``, or normal with
+        ``log_mean`` and ``log_std`` clipped to that interval (Karras et al. 2022's
+        training law, which spends the updates on the middle levels where a sample's
+        shape is decided; docs/learn.md measures what it gives).
+    log_mean, log_std : float
+        Mean and standard deviation of ``log s`` for ``"log_normal"``.
     seed : int
         Seeds the initial weights, the batches and the noise.
     eval_every : int
@@ -137,6 +146,9 @@ class TrainConfig:
     ema_decay: float = 0.999
     s_min: float = 0.005
     s_max: float = 20.0
+    level_law: str = "log_uniform"
+    log_mean: float = -1.2
+    log_std: float = 1.2
     seed: int = 0
     eval_every: int = 500
     eval_levels: int = 12
@@ -148,8 +160,16 @@ class TrainConfig:
             object.__setattr__(self, name, _int(getattr(self, name), name, 1))
         object.__setattr__(self, "warmup", _int(self.warmup, "warmup", 0))
         object.__setattr__(self, "seed", _int(self.seed, "seed", 0))
-        for name in ("lr", "s_min", "s_max", "clip"):
+        for name in ("lr", "s_min", "s_max", "clip", "log_std"):
             object.__setattr__(self, name, _positive(getattr(self, name), name))
+        if self.level_law not in LEVEL_LAWS:
+            raise ValueError(f"level_law must be one of {LEVEL_LAWS}; got {self.level_law!r}")
+        mean = self.log_mean
+        if isinstance(mean, bool) or not isinstance(mean, numbers.Real):
+            raise TypeError(f"log_mean must be a real number; got {mean!r}")
+        if not math.isfinite(mean):
+            raise ValueError(f"log_mean must be finite; got {mean!r}")
+        object.__setattr__(self, "log_mean", float(mean))
         if self.s_min > self.s_max:
             raise ValueError(f"s_min must be <= s_max; got {self.s_min} > {self.s_max}")
         decay = self.ema_decay

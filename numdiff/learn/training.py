@@ -4,8 +4,9 @@ The objective is the seed's eq. (9) written for the denoiser: with ``x_t = alpha
 x_0 + sigma z`` and ``s = sigma / alpha``, ``|s_theta - grad log p_t(x_t | x_0)|^2 =
 (alpha^2 / sigma^4) |D_theta - x_0|^2``, and the time weight ``w(t)`` is taken so
 that the loss per image is ``|D_theta(x_0 + s z, s) - x_0|^2 / (d c_out(s)^2)`` with
-``log s`` uniform on ``[log s_min, log s_max]`` (Karras et al. 2022's weighting:
-each level's target has unit variance). docs/learn.md#training gives the details.
+``log s`` uniform on ``[log s_min, log s_max]`` or normal clipped to it
+(``TrainConfig.level_law``; Karras et al. 2022's weighting: each level's target has
+unit variance). docs/learn.md#training gives the details.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import optax
 from numdiff.learn.config import NetConfig, TrainConfig, from_json, to_json
 from numdiff.learn.network import denoise_images, init_params, to_numpy
 
-__all__ = ["TrainedNet", "as_images", "config_of", "denoising_loss", "eval_levels", "load", "train"]
+__all__ = ["TrainedNet", "as_images", "config_of", "denoising_loss", "draw_log_levels",
+           "eval_levels", "load", "train"]
 
 FORMAT = "numdiff.learn/1"
 
@@ -262,6 +264,27 @@ def train(data, net=None, train_config=None, *, holdout=None, log=None):
                       seconds)
 
 
+def draw_log_levels(key, cfg):
+    """``log s`` of one batch under ``cfg.level_law``, shape (cfg.batch,), float32.
+
+    Parameters
+    ----------
+    key : jax.random.PRNGKey
+    cfg : TrainConfig
+
+    Returns
+    -------
+    jax.Array, shape (cfg.batch,)
+        Uniform on ``[log s_min, log s_max]``, or ``N(log_mean, log_std^2)`` clipped
+        to that interval.
+    """
+    lo, hi = math.log(cfg.s_min), math.log(cfg.s_max)
+    if cfg.level_law == "log_uniform":
+        return jax.random.uniform(key, (cfg.batch,), jnp.float32, lo, hi)
+    normal = jax.random.normal(key, (cfg.batch,), jnp.float32)
+    return jnp.clip(cfg.log_mean + cfg.log_std * normal, lo, hi)
+
+
 # One jitted update per Python iteration: XLA's CPU backend ran the convolutions
 # inside a lax.scan body about 100x slower than at top level (measured here). The
 # configurations are static (hashable frozen dataclasses), so runs with the same
@@ -272,10 +295,9 @@ def _update(carry, i, step_key, data, mean, net, cfg):
     params, ema, opt_state = carry
     k_idx, k_s, k_z = jax.random.split(jax.random.fold_in(step_key, i), 3)
     x0 = data[jax.random.randint(k_idx, (cfg.batch,), 0, data.shape[0])]
-    log_s = jax.random.uniform(k_s, (cfg.batch,), jnp.float32,
-                               math.log(cfg.s_min), math.log(cfg.s_max))
     z = jax.random.normal(k_z, x0.shape, jnp.float32)
-    loss, grads = jax.value_and_grad(denoising_loss)(params, net, x0, jnp.exp(log_s), z, mean)
+    s = jnp.exp(draw_log_levels(k_s, cfg))
+    loss, grads = jax.value_and_grad(denoising_loss)(params, net, x0, s, z, mean)
     updates, opt_state = _optimizer(cfg).update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     decay = cfg.ema_decay

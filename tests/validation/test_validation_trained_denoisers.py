@@ -148,6 +148,30 @@ def test_reference_check_tells_data_like_samples_from_spread_ones(scale, data_li
     assert ("not data-like at N = [400]" in line) is not data_like
 
 
+@pytest.mark.parametrize("process", ["ode", "sde"])
+def test_reverse_path_gives_every_model_the_same_noise(process):
+    # For a one-point data set {a} the reverse drift is affine in x with a linear part
+    # that does not depend on a, so two models driven by the same Brownian path differ
+    # by a deterministic curve: the difference must not depend on the noise seed.
+    # A path that drew fresh noise per model would make it depend on it.
+    from validation.studies.trained_nets import reverse_path
+
+    a, b = np.full((1, 4), 0.3), np.full((1, 4), -0.2)
+    models = [nd.EmpiricalScore(p, nd.OU()) for p in (a, b)]
+    x_T = np.random.default_rng(0).standard_normal((3, 4))
+    diffs = []
+    for seed in (1, 2):
+        path = {"s_start": 5.0, "s_end": 0.05, "steps": 6, "process": process,
+                "substeps": 4, "noise_seed": seed}
+        (times, sa), (_, sb) = (reverse_path(m, x_T, path) for m in models)
+        assert sa.shape == (7, 3, 4) and np.array_equal(sa[0], x_T)
+        assert np.allclose(times, nd.grids.uniform_lambda(nd.OU(), times[0], times[-1], 6))
+        diffs.append(sa - sb)
+    assert np.allclose(diffs[0], diffs[1], rtol=0, atol=1e-12)
+    if process == "sde":  # the noise is there: the paths themselves differ between seeds
+        assert not np.allclose(sa[-1], reverse_path(models[0], x_T, {**path, "noise_seed": 1})[1][-1])
+
+
 def test_transition_interpolates_in_log_n():
     def cell(n, memorised, agree):
         return {"n": n, "pair": {"n": 100, "memorised": [memorised, memorised], "agree": agree}}
@@ -236,7 +260,7 @@ def test_figures_read_cleanly(monkeypatch, tmp_path):
     assert seen == {name: [] for name in trained_report.CAPTIONS}
 
 
-@pytest.mark.parametrize("which", ["default", "quick"])
+@pytest.mark.parametrize("which", ["default", "quick", "full"])
 def test_cells_key_on_every_field_of_both_configurations(which):
     """The code-keyed cache keys a cell on its configuration: every field of NetConfig and
     TrainConfig must be in it, so that a changed default can never serve a stale net."""

@@ -83,7 +83,7 @@ def level_time(s):
 
 
 def reverse_path(model, x_T, path):
-    """The model's probability-flow ODE path (Heun, grid uniform in log-SNR), every state.
+    """The model's reverse path on a grid uniform in log-SNR, its state at every grid time.
 
     Parameters
     ----------
@@ -93,6 +93,9 @@ def reverse_path(model, x_T, path):
         Starting points (shared by the models compared).
     path : dict
         ``s_start``, ``s_end`` (``sigma / alpha`` at both ends) and ``steps``.
+        Optional ``process``: ``"ode"`` (default; probability-flow ODE, Heun) or
+        ``"sde"`` (reverse SDE, exponential Euler-Maruyama, ``substeps`` steps per
+        grid interval, Brownian path from ``noise_seed``: the same for every model).
 
     Returns
     -------
@@ -103,10 +106,15 @@ def reverse_path(model, x_T, path):
     """
     T, delta = ou_times(path["s_start"], path["s_end"])
     times = nd.grids.uniform_lambda(model.schedule, T, delta, path["steps"])
-    res = nd.sample(model, x_T.shape[0], T=T, delta=delta, steps=path["steps"], process="ode",
-                    solver="heun", grid="uniform_lambda", x_T=x_T, save_at=times,
-                    progress=False)
-    return np.asarray(res.times), np.asarray(res.trajectory)
+    if path.get("process", "ode") == "ode":
+        run = {"process": "ode", "solver": "heun", "steps": path["steps"]}
+    else:
+        # The coarse grid is every substeps-th point of the fine one (uniform in lambda).
+        run = {"process": "sde", "solver": "exp_em", "steps": path["steps"] * path["substeps"],
+               "rng": np.random.default_rng(path["noise_seed"])}
+    res = nd.sample(model, x_T.shape[0], T=T, delta=delta, grid="uniform_lambda", x_T=x_T,
+                    save_at=times, progress=False, **run)
+    return np.asarray(res.save_at), np.asarray(res.trajectory)
 
 
 def homogeneity_error(model, t, x, factors=(0.5, 2.0)):
