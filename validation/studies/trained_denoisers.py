@@ -66,6 +66,11 @@ nets, not quoted. Sizes and training times are in the report's first table.
     distance cannot tell samples of a Gaussian fit from real ones
     (docs/learn.md).
 
+* **``--full``**: the digits nets trained to reference quality (two convolutions per
+  level, 20000 updates, EMA 0.999) and sampled by the reverse SDE on one Brownian
+  path per pair; about 1.5 hours more than the default (docs/learn.md, "Reaching
+  data quality").
+
 **Claims** (each can fail; tests inject the bugs):
 
 * every trained net is homogeneous, ``D(c y) = c D(y)`` for ``c`` in {0.5, 2}, and
@@ -299,8 +304,8 @@ def _train(steps, batch, eval_every):
             "ema_decay": 0.998 if steps >= 1000 else 0.99, "s_min": 0.005, "s_max": 20.0,
             # Karras et al.'s law of log s: at the same updates it brought the digits
             # net's quality ratio from 1.49 to 1.43 (N = 700, docs/learn.md).
-            "level_law": "log_normal", "log_mean": -1.2, "log_std": 1.2, "seed": 0, "eval_every": eval_every, "eval_levels": 8, "eval_size": 256,
-            "clip": 1.0}
+            "level_law": "log_normal", "log_mean": -1.2, "log_std": 1.2, "seed": 0,
+            "eval_every": eval_every, "eval_levels": 8, "eval_size": 256, "clip": 1.0}
 
 
 def _config(n_values, steps, calpha_steps, samples, r2_samples, n_eval, quick):
