@@ -28,13 +28,6 @@ RUNGS = [("log_uniform", 1, 2000, 0.998), ("log_normal", 1, 2000, 0.998),
          ("log_normal", 2, 20000, 0.999)]
 
 
-def ratio(samples, tree, real, rng):
-    a = tree.query(samples)[0]
-    boot = [np.median(rng.choice(a, a.size)) / np.median(rng.choice(real, real.size))
-            for _ in range(1000)]
-    return np.median(a) / np.median(real), *np.percentile(boot, [2.5, 97.5])
-
-
 def main():
     from scipy.spatial import cKDTree
 
@@ -42,6 +35,7 @@ def main():
     from numdiff.data import digits, disjoint_splits
     from numdiff.learn import NetworkScore
     from validation.studies import trained_denoisers as study
+    from validation.studies.trained_measures import quality
     from validation.studies.trained_nets import ou_times, train_net
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -71,7 +65,8 @@ def main():
         for process, solver, n_steps in (("ode", "heun", 24), ("sde", "exp_em", 200)):
             x = nd.sample(model, 512, T=T, delta=delta, steps=n_steps, process=process,
                           solver=solver, grid="uniform_lambda", rng=7, progress=False).x
-            cells.append("{:.3f} [{:.3f}, {:.3f}]".format(*ratio(x, tree, real, rng)))
+            pair = {"held_distance": tree.query(x)[0], "real_distance": real}
+            cells.append("{:.3f} [{:.3f}, {:.3f}]".format(*quality(pair, rng)))
             memorised.append(f"{nd.metrics.memorized_fraction(x, train):.3f}")
         print(f"{law:12s} {blocks:6d} {steps:8d} {seconds:8.0f}  {cells[0]:22s}  "
               f"{cells[1]:22s}  {', '.join(memorised)}", flush=True)

@@ -343,7 +343,7 @@ def _reference_quality(config, steps):
     """``config`` with digits nets trained to reference quality (``--full``): two 3x3
     convolutions per level, ``steps`` updates, EMA 0.999, and the reverse SDE (8 steps
     per grid interval, one Brownian path for both nets) for the samples and the r^2
-    path. docs/validation.md gives what each change bought in quality and time."""
+    path. docs/learn.md gives what each change bought in quality and time."""
     digits = config["digits"]
     train = {**_train(steps, 64, steps // 4), "ema_decay": 0.999}
     path = {**digits["path"], "process": "sde", "substeps": 8, "noise_seed": 17}
